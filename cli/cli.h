@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The ipt2bpf command: shared pieces of its subcommands. */
+#ifndef IPT2BPF_CLI_H
+#define IPT2BPF_CLI_H
+
+#include <stdbool.h>
+
+#include "translator/capture.h"
+#include "translator/ir.h"
+
+/* Exit codes, as iptables uses them. */
+#define CLI_EXIT_OK	 0
+#define CLI_EXIT_FAIL	 1 /* refused rule set, verifier rejection, I/O */
+#define CLI_EXIT_PARAM	 2 /* usage error or invalid input (iptables' PARAMETER_PROBLEM) */
+
+#define CLI_MAX_SELECT 4
+
+struct cli_input {
+	const char *rules; /* iptables-save file, or NULL with blob */
+	const char *blob;  /* raw ipt_replace blob file */
+	const char *select[CLI_MAX_SELECT]; /* -t: only these tables */
+	unsigned int n_select;
+};
+
+/* Tables ready for the code generator: filter first, then security. */
+struct cli_tables {
+	struct ipt2bpf_blob blobs[IPT2BPF_MAX_TABLES];
+	unsigned int n_blobs;
+	struct ipt2bpf_table *tables[2];
+	unsigned int n_tables;
+};
+
+/* Returns a CLI_EXIT_* code; messages already printed. */
+int cli_tables_load(const struct cli_input *in, struct cli_tables *out);
+void cli_tables_release(struct cli_tables *t);
+
+int cli_trace(int argc, char **argv);
+
+extern const char *cli_prog;
+
+#endif

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ipt2bpf: compile iptables rule sets (filter, security) into verified eBPF.
+ *
+ *   ipt2bpf RULES.v4 -o PROG.o [--mode tc|xdp] [--no-verify] [--dump-ir]
+ *   ipt2bpf trace RULES.v4 --pcap FILE ...
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+
+#include "cli.h"
+#include "codegen/elf.h"
+#include "codegen/progset.h"
+
+#ifndef IPT2BPF_VERSION
+#define IPT2BPF_VERSION "0.1"
+#endif
+
+const char *cli_prog = "ipt2bpf";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [OPTIONS] RULES.v4 -o PROG.o\n"
+		"       %s trace RULES.v4 --pcap FILE [--chain INPUT|FORWARD|OUTPUT] [--in IF]\n"
+		"                    [--out IF] [--json]\n"
+		"\n"
+		"Compiles the filter and security tables of an iptables-save file into eBPF\n"
+		"programs (TC ingress 'classifier', TC egress 'tc', or 'xdp') in a BPF ELF object,\n"
+		"after the kernel verifier has accepted every program. Rules are parsed by the\n"
+		"real iptables-legacy-restore and its extensions; nothing touches the kernel's\n"
+		"own iptables state.\n"
+		"\n"
+		"Options:\n"
+		"  -o, --output FILE   write the BPF object to FILE\n"
+		"  -m, --mode MODE     tc (default: ingress + egress programs) or xdp\n"
+		"      --no-verify     do not load the programs into the verifier before writing\n"
+		"      --dump-ir       print the decoded rule set (IR) and exit unless -o is given\n"
+		"      --blob FILE     read a raw ipt_replace blob instead of RULES.v4\n"
+		"  -t, --table NAME    compile only this table (repeatable; filter, security)\n"
+		"  -h, --help          this help\n"
+		"  -V, --version       print the version\n"
+		"\n"
+		"Attach with stock tools:\n"
+		"  tc qdisc add dev eth0 clsact\n"
+		"  tc filter add dev eth0 ingress bpf da obj PROG.o sec classifier\n"
+		"  tc filter add dev eth0 egress bpf da obj PROG.o sec tc\n"
+		"  ip link set dev eth0 xdp obj PROG.o sec xdp      (with --mode xdp)\n"
+		"\n"
+		"Exit status: 0 success, 1 refused rule set or failure, 2 usage or invalid input.\n"
+		"See ipt2bpf(8).\n",
+		cli_prog, cli_prog);
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_WARN && getenv("IPT2BPF_DEBUG"))
+		return vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
+static int cmd_compile(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "no-verify", no_argument, NULL, 'n' },
+		{ "dump-ir", no_argument, NULL, 'd' },
+		{ "blob", required_argument, NULL, 'b' },
+		{ "table", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{},
+	};
+	struct ipt2bpf_gen_opts gopts = { .mode = IPT2BPF_MODE_TC };
+	struct cli_input in = { 0 };
+	struct cli_tables tables;
+	_free_ipt2bpf_progset_ struct ipt2bpf_progset *ps = NULL;
+	struct ipt2bpf_diag d = { 0 };
+	const char *output = NULL;
+	bool verify = true, dump = false;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "o:m:t:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			output = optarg;
+			break;
+		case 'm':
+			if (!strcmp(optarg, "tc")) {
+				gopts.mode = IPT2BPF_MODE_TC;
+			} else if (!strcmp(optarg, "xdp")) {
+				gopts.mode = IPT2BPF_MODE_XDP;
+			} else {
+				fprintf(stderr, "%s: unknown mode '%s' (tc or xdp)\n", cli_prog,
+					optarg);
+				return CLI_EXIT_PARAM;
+			}
+			break;
+		case 'n':
+			verify = false;
+			break;
+		case 'd':
+			dump = true;
+			break;
+		case 'b':
+			in.blob = optarg;
+			break;
+		case 't':
+			if (in.n_select == CLI_MAX_SELECT) {
+				fprintf(stderr, "%s: too many -t options\n", cli_prog);
+				return CLI_EXIT_PARAM;
+			}
+			in.select[in.n_select++] = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return CLI_EXIT_OK;
+		case 'V':
+			printf("ipt2bpf %s\n", IPT2BPF_VERSION);
+			return CLI_EXIT_OK;
+		default:
+			fprintf(stderr, "Try `%s --help' for more information.\n", cli_prog);
+			return CLI_EXIT_PARAM;
+		}
+	}
+	if (optind < argc)
+		in.rules = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", cli_prog, argv[optind]);
+		return CLI_EXIT_PARAM;
+	}
+	if (!in.rules == !in.blob) {
+		fprintf(stderr, "%s: give exactly one of RULES.v4 or --blob FILE\n", cli_prog);
+		fprintf(stderr, "Try `%s --help' for more information.\n", cli_prog);
+		return CLI_EXIT_PARAM;
+	}
+	if (!output && !dump) {
+		fprintf(stderr, "%s: no output: give -o PROG.o (or --dump-ir)\n", cli_prog);
+		return CLI_EXIT_PARAM;
+	}
+
+	rc = cli_tables_load(&in, &tables);
+	if (rc)
+		return rc;
+	if (dump)
+		for (unsigned int i = 0; i < tables.n_tables; i++)
+			ipt2bpf_table_dump(tables.tables[i], stdout);
+	if (!output)
+		goto out;
+
+	rc = ipt2bpf_gen((const struct ipt2bpf_table *const *)tables.tables, tables.n_tables,
+			 &gopts, &ps, &d);
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", cli_prog, d.msg);
+		rc = CLI_EXIT_FAIL;
+		goto out;
+	}
+	rc = ipt2bpf_elf_write(ps, output, &d);
+	if (rc) {
+		fprintf(stderr, "%s: %s: %s\n", cli_prog, output, d.msg);
+		rc = CLI_EXIT_FAIL;
+		goto out;
+	}
+	if (verify) {
+		rc = ipt2bpf_elf_verify(output, &d);
+		if (rc) {
+			/* Our programs must always verify: a rejection is a bug in ipt2bpf. */
+			fprintf(stderr,
+				"%s: %s: the kernel verifier rejected the generated program (this is "
+				"a bug in ipt2bpf, please report it):\n%s\n",
+				cli_prog, output, d.msg);
+			unlink(output);
+			rc = CLI_EXIT_FAIL;
+			goto out;
+		}
+	}
+	rc = CLI_EXIT_OK;
+out:
+	cli_tables_release(&tables);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	libbpf_set_print(libbpf_quiet);
+	if (argc > 1 && !strcmp(argv[1], "trace"))
+		return cli_trace(argc - 1, argv + 1);
+	return cmd_compile(argc, argv);
+}
