@@ -1,17 +1,26 @@
 # ipt2bpf — plain GNU make.  `make` builds, `make check` runs every test,
 # `make demo` shows the main job, `make deps` installs Debian packages.
+#
+# O=DIR puts every output under DIR (default build); SAN=1 builds with
+# ASan/UBSan (check.sh uses O=build-asan SAN=1).
 
-CC	?= gcc
+# make predefines CC=cc, so `?=` alone would never pick gcc.
+ifeq ($(origin CC),default)
+CC	:= gcc
+endif
 O	?= build
 SAN	?=
 PREFIX	?= /usr/local
 DESTDIR	?=
+FUZZ_SECONDS ?= 60
+KCONFIG	?=
 
+# `override` so that `make CFLAGS=-O0` still gets the flags the build needs.
 CFLAGS	?= -O2 -g
-CFLAGS	+= -std=gnu17 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -I.
+override CFLAGS += -std=gnu17 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -I.
 ifeq ($(SAN),1)
-CFLAGS	+= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDFLAGS	+= -fsanitize=address,undefined
+override CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+override LDFLAGS += -fsanitize=address,undefined
 endif
 LIBS	:= -lbpf -lelf -lz
 
@@ -27,16 +36,21 @@ SHIM_OBJS := $(SHIM_SRCS:%.c=$(O)/pic/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(O)/tests/%)
 
-# Debian 12 packages: build and run dependencies, then test-only tools.
+# Debian 12 packages: build and run dependencies, then what the tests and the
+# demo use (clang/libclang-rt: fuzzers and BPF C; socat/ping: demo traffic;
+# jq: demo counters; shellcheck/groff: lint step of check.sh).
 DEPS_BUILD := gcc make pkg-config libbpf-dev libelf-dev zlib1g-dev libiptc-dev \
 	      libxtables-dev libmnl-dev iptables bpftool iproute2 libcmocka-dev
-DEPS_TEST  := clang llvm libclang-rt-14-dev tcpdump kmod
+DEPS_TEST  := clang llvm libclang-rt-14-dev tcpdump kmod socat iputils-ping jq \
+	      shellcheck groff-base man-db
 DEPS_STAMP := $(O)/.deps-ok
 
 all: $(O)/ipt2bpf $(O)/libipt2bpf-shim.so
 
+# rm first: `ar r` would keep members of sources that no longer exist.
 $(O)/libipt2bpf.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
+	rm -f $@
 	ar rcs $@ $^
 
 $(O)/ipt2bpf: $(CLI_OBJS) $(O)/libipt2bpf.a
@@ -48,17 +62,19 @@ $(O)/libipt2bpf-shim.so: $(SHIM_OBJS) $(O)/pic/translator/ext.o
 
 $(O)/pic/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -fPIC -c -o $@ $<
+	$(CC) $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(CFLAGS)) -fPIC -c -o $@ $<
 
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(O)/tests/%: $(O)/tests/unit/%.o $(O)/libipt2bpf.a
+# Static pattern rules: unit tests and tools share $(O)/tests/, so each list
+# gets its own recipe instead of two competing implicit rules.
+$(UNIT_BINS): $(O)/tests/%: $(O)/tests/unit/%.o $(O)/libipt2bpf.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
-$(O)/tests/%: $(O)/tests/tools/%.o $(O)/libipt2bpf.a
+$(TOOL_BINS): $(O)/tests/%: $(O)/tests/tools/%.o $(O)/libipt2bpf.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -67,30 +83,35 @@ unit-bins: $(UNIT_BINS)
 
 # ---------------------------------------------------------------- deps
 deps:
-	@scripts/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
+	@bash scripts/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
 
-$(DEPS_STAMP):
-	@scripts/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
+# Re-checked when the package lists change; deps.sh is a no-op when all is there.
+$(DEPS_STAMP): Makefile scripts/deps.sh
+	@bash scripts/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
 	@mkdir -p $(@D) && touch $@
 
 # ---------------------------------------------------------------- tests
+# check, fuzz and demo install what is missing first, then build in a
+# sub-make so that `make -j` cannot compile before gcc and the headers exist.
 check: $(DEPS_STAMP)
-	@scripts/check.sh
+	@O=$(O) bash scripts/check.sh
 
 unit: all unit-bins
-	@scripts/run-unit.sh $(O)
+	@bash scripts/run-unit.sh $(O)
 
 fuzz: $(DEPS_STAMP)
-	@scripts/fuzz.sh $(FUZZ_SECONDS)
+	@O=$(O) bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
-demo: $(DEPS_STAMP) all
-	@scripts/demo.sh
+demo: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory all
+	@O=$(O) bash scripts/demo.sh
 
-bench: $(DEPS_STAMP) all tools
-	@scripts/bench.sh
+bench: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory all tools
+	@bash scripts/bench.sh
 
 kconfig-check:
-	@scripts/check-kconfig.sh
+	@bash scripts/check-kconfig.sh $(KCONFIG)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -105,4 +126,5 @@ clean:
 
 .PHONY: all deps check unit fuzz demo bench kconfig-check format install clean tools unit-bins
 
--include $(shell find $(O) -name '*.d' 2>/dev/null)
+-include $(patsubst %.o,%.d,$(LIB_OBJS) $(CLI_OBJS) $(SHIM_OBJS) $(O)/pic/translator/ext.o \
+	   $(UNIT_BINS:$(O)/tests/%=$(O)/tests/unit/%.o) $(TOOL_BINS:$(O)/tests/%=$(O)/tests/tools/%.o))

@@ -42,6 +42,7 @@ static void usage(FILE *f)
 		"      --no-verify     do not load the programs into the verifier before writing\n"
 		"      --dump-ir       print the decoded rule set (IR) and exit unless -o is given\n"
 		"      --blob FILE     read a raw ipt_replace blob instead of RULES.v4\n"
+		"      --save-blobs DIR  write each table's ipt_replace blob to DIR/TABLE.blob\n"
 		"  -t, --table NAME    compile only this table (repeatable; filter, security)\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       print the version\n"
@@ -64,6 +65,42 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
+/* The blobs exactly as iptables built them, before any validation: for --blob and bug reports. */
+static int save_blobs(const struct cli_input *in, const char *dir)
+{
+	struct ipt2bpf_blob blobs[IPT2BPF_MAX_TABLES];
+	struct ipt2bpf_diag d = { 0 };
+	unsigned int n = 0;
+	int rc = CLI_EXIT_OK;
+
+	if (!in->rules) {
+		fprintf(stderr, "%s: --save-blobs needs RULES.v4\n", cli_prog);
+		return CLI_EXIT_PARAM;
+	}
+	if (ipt2bpf_capture(in->rules, blobs, IPT2BPF_MAX_TABLES, &n, &d)) {
+		fprintf(stderr, "%s: %s: %s\n", cli_prog, in->rules, d.msg);
+		return CLI_EXIT_PARAM;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		char path[4096];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s.blob", dir, blobs[i].table);
+		f = fopen(path, "wb");
+		if (!f || fwrite(blobs[i].repl, 1, blobs[i].len, f) != blobs[i].len) {
+			fprintf(stderr, "%s: %s: %s\n", cli_prog, path, strerror(errno));
+			rc = CLI_EXIT_FAIL;
+		}
+		if (f && fclose(f) && !rc) {
+			fprintf(stderr, "%s: %s: %s\n", cli_prog, path, strerror(errno));
+			rc = CLI_EXIT_FAIL;
+		}
+	}
+	for (unsigned int i = 0; i < n; i++)
+		ipt2bpf_blob_release(&blobs[i]);
+	return rc;
+}
+
 static int cmd_compile(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -73,6 +110,7 @@ static int cmd_compile(int argc, char **argv)
 		{ "dump-ir", no_argument, NULL, 'd' },
 		{ "blob", required_argument, NULL, 'b' },
 		{ "table", required_argument, NULL, 't' },
+		{ "save-blobs", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{},
@@ -82,7 +120,7 @@ static int cmd_compile(int argc, char **argv)
 	struct cli_tables tables;
 	_free_ipt2bpf_progset_ struct ipt2bpf_progset *ps = NULL;
 	struct ipt2bpf_diag d = { 0 };
-	const char *output = NULL;
+	const char *output = NULL, *save_dir = NULL;
 	bool verify = true, dump = false;
 	int c, rc;
 
@@ -110,6 +148,9 @@ static int cmd_compile(int argc, char **argv)
 			break;
 		case 'b':
 			in.blob = optarg;
+			break;
+		case 's':
+			save_dir = optarg;
 			break;
 		case 't':
 			if (in.n_select == CLI_MAX_SELECT) {
@@ -140,11 +181,17 @@ static int cmd_compile(int argc, char **argv)
 		fprintf(stderr, "Try `%s --help' for more information.\n", cli_prog);
 		return CLI_EXIT_PARAM;
 	}
-	if (!output && !dump) {
-		fprintf(stderr, "%s: no output: give -o PROG.o (or --dump-ir)\n", cli_prog);
+	if (!output && !dump && !save_dir) {
+		fprintf(stderr, "%s: no output: give -o PROG.o (or --dump-ir, --save-blobs)\n",
+			cli_prog);
 		return CLI_EXIT_PARAM;
 	}
 
+	if (save_dir) {
+		rc = save_blobs(&in, save_dir);
+		if (rc)
+			return rc;
+	}
 	rc = cli_tables_load(&in, &tables);
 	if (rc)
 		return rc;

@@ -21,10 +21,40 @@ struct ipt2bpf_ext {
 	unsigned int hooks; /* allowed hooks bitmask (0: any) */
 	const char *table;  /* only in this table (NULL: any) */
 	bool translated;    /* the code generator implements it */
+	uint8_t family;	    /* NFPROTO_IPV4 or NFPROTO_UNSPEC, as the module registers it */
 };
 
 const struct ipt2bpf_ext *ipt2bpf_ext_find(const char *name, uint8_t revision, bool target);
-/* Highest revision known for name, or -ENOENT (-EPROTONOSUPPORT if none <= rev). */
+
+/*
+ * Like the kernel's xt_find_match()/xt_find_target() for NFPROTO_IPV4: the
+ * extension, or NULL with *err = -EINVAL (name not NUL-terminated within
+ * XT_EXTENSION_MAXNAMELEN), -EPROTOTYPE (name registered for NFPROTO_UNSPEC
+ * with other revisions only) or -ENOENT.
+ */
+const struct ipt2bpf_ext *ipt2bpf_ext_lookup(const char *name, uint8_t revision, bool target,
+					     int *err);
+
+/*
+ * The answer to IPT_SO_GET_REVISION_MATCH/TARGET, as the kernel's
+ * xt_find_revision() gives it, over *translated* extensions only (what the
+ * shim and the umh tell iptables): the highest revision of name if revision
+ * itself exists, -EPROTONOSUPPORT if name exists but not that revision,
+ * -ENOENT if name is unknown.
+ */
 int ipt2bpf_ext_revision(const char *name, uint8_t revision, bool target);
+/* The same over every extension the registry knows, translated or not. */
+int ipt2bpf_ext_revision_known(const char *name, uint8_t revision, bool target);
+
+/*
+ * iprange revision 0 (ipt_iprange_info), which current uapi headers no longer
+ * carry; iptables 1.8 still emits it against kernels without revision 1.
+ */
+struct ipt2bpf_iprange_v0 {
+	struct {
+		uint32_t min_ip, max_ip; /* network byte order */
+	} src, dst;
+	uint8_t flags; /* IPRANGE_SRC, IPRANGE_DST, IPRANGE_SRC_INV, IPRANGE_DST_INV */
+};
 
 #endif

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Code generator internals shared by gen.c (programs, parser, hooks),
+ * gen_rule.c (one IR entry: ipt_ip, matches, counter, target) and
+ * gen_emit.c (instruction buffer with labels).  Not a public interface.
+ */
+#ifndef IPT2BPF_GEN_INTERNAL_H
+#define IPT2BPF_GEN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "insn.h"
+#include "progset.h"
+
+/* ------------------------------------------------------------ emitter */
+
+/*
+ * Instructions are appended to a growing buffer.  Jumps name labels that
+ * are patched when the program is complete.  The emitter tracks whether the
+ * current position is reachable: after `exit` or `ja` nothing is emitted
+ * until a label some jump refers to is bound, because the verifier rejects
+ * unreachable instructions.  That also lets a function end by itself after
+ * an unconditional terminal rule.
+ */
+struct gen_label {
+	uint32_t pos; /* UINT32_MAX while unbound */
+	uint32_t refs;
+};
+
+struct gen_fixup {
+	uint32_t insn;
+	int label; /* >= 0: a label; < 0: -(function id) - 1 for a bpf-to-bpf call */
+};
+
+struct gen_emit {
+	struct bpf_insn *insns;
+	uint32_t n, cap;
+	struct ipt2bpf_reloc *relocs;
+	uint32_t n_relocs, cap_relocs;
+	struct gen_fixup *fix;
+	uint32_t n_fix, cap_fix;
+	struct gen_label *labels;
+	uint32_t n_labels, cap_labels;
+	bool dead;
+	int err; /* sticky: -ENOMEM, or -E2BIG for a jump that does not fit */
+};
+
+/* Where an emitter can be rolled back to (see gen_rule.c: inlining). */
+struct gen_mark {
+	uint32_t n, n_relocs, n_fix, n_labels;
+	bool dead;
+};
+
+void gen_emit_init(struct gen_emit *e);
+void gen_emit_release(struct gen_emit *e);
+void gen_emit_mark(const struct gen_emit *e, struct gen_mark *m);
+void gen_emit_rollback(struct gen_emit *e, const struct gen_mark *m);
+
+void gen_insn(struct gen_emit *e, struct bpf_insn insn);
+#define EMIT(e, insn) gen_insn((e), (insn))
+int gen_label_new(struct gen_emit *e);
+void gen_label_bind(struct gen_emit *e, int label);
+/* A jump instruction whose offset is filled in from label. */
+void gen_jmp(struct gen_emit *e, struct bpf_insn insn, int label);
+#define EMIT_JMP(e, insn, label) gen_jmp((e), (insn), (label))
+/* r = map (BPF_LD_IMM64 with BPF_PSEUDO_MAP_FD, imm = map index) plus its reloc. */
+void gen_ld_map(struct gen_emit *e, int reg, unsigned int map);
+/* call function id (BPF_PSEUDO_CALL), patched by gen_emit_resolve(). */
+void gen_call(struct gen_emit *e, unsigned int func);
+/* Patches label jumps and calls; func_start[id] is the first insn of function id. */
+int gen_emit_resolve(struct gen_emit *e, const uint32_t *func_start, unsigned int n_funcs);
+
+/* ------------------------------------------------------------ packet */
+
+/*
+ * What the main program parsed, on its stack; subprograms get a pointer to it
+ * in R1 and keep it in R6.  Everything is zero unless parsed.
+ */
+#define GEN_IF_PRELOAD 4 /* interface pattern words looked up once per packet */
+
+struct gen_pkt {
+	uint32_t saddr, daddr;	   /* network order, as in the header */
+	uint32_t saddr_h, daddr_h; /* host order, for iprange */
+	uint32_t tot_len;	   /* host order: what the kernel's counters add */
+	uint32_t l4len;		   /* tot_len - ihl * 4: transport bytes present */
+	uint32_t thoff;		   /* ihl * 4 */
+	uint32_t iif, oif;	   /* ifindex, 0: no device */
+	uint16_t fragoff;	   /* fragment offset field (8-byte units) */
+	uint16_t fragflags;	   /* IP_MF | IP_DF | IP_CE bits, host order */
+	uint16_t id;		   /* network order */
+	uint16_t sport, dport;	   /* host order, when l4len >= 4 */
+	uint8_t proto, tos, ttl;
+	uint8_t doff4;		   /* TCP data offset in bytes, when l4len >= 20 */
+	uint8_t tcpflags;	   /* TCP byte 13 */
+	uint8_t icmp_type, icmp_code;
+	uint8_t pad[3];
+	uint64_t optmap[4];	   /* TCP option kinds tcp_find_option()'s walk visits */
+	uint64_t ifin[GEN_IF_PRELOAD], ifout[GEN_IF_PRELOAD];
+};
+
+#define PKT(field) ((int16_t)offsetof(struct gen_pkt, field))
+
+/*
+ * Main program stack frame (offsets from R10).  Subprograms use only
+ * FP_KEY and FP_IFKEY of their own frames, so the combined stack of main
+ * plus seven subprogram frames (32 bytes each) stays under 512 bytes.
+ */
+#define FP_KEY	 (-8)  /* u32 map key (counters, cfg) */
+#define FP_IFKEY (-16) /* struct ipt2bpf_ifkey */
+#define FP_TMP	 (-24) /* u64 scratch: loop counter, loaded bytes */
+#define FP_SCR	 (-88) /* 64 bytes: IP header, then bpf_fib_lookup, frag key/value */
+#define FP_PKT	 (FP_SCR - (int)sizeof(struct gen_pkt))
+#define GEN_SCR_SIZE 64
+
+/* Verdicts returned by chain functions. */
+#define GEN_V_CONTINUE 0
+#define GEN_V_ACCEPT   1
+#define GEN_V_DROP     2
+
+/* Kernel limits on bpf-to-bpf calls (kernel/bpf/verifier.c: MAX_CALL_FRAMES, BPF_MAX_SUBPROGS). */
+#define GEN_MAX_FRAMES	 8
+#define GEN_MAX_SUBPROGS 256
+
+/* ------------------------------------------------------------ generator */
+
+struct gen_edge {
+	unsigned int callee;
+	unsigned int pushes; /* jump stack entries pushed in the caller before this call */
+	bool jump;	     /* JUMP (pushes one more) rather than GOTO */
+};
+
+struct gen_func {
+	unsigned int table; /* index into gen.tables, UINT_MAX: the program's entry */
+	unsigned int entry; /* first IR entry */
+	char name[64];
+	uint32_t start, len;
+	struct gen_edge *edges;
+	unsigned int n_edges, cap_edges;
+	unsigned int local_pushes; /* deepest inlined JUMP nesting */
+	int state;		   /* depth computation: 0 new, 1 in progress, 2 done */
+	unsigned int frames, pushes;
+	int deepest; /* callee on the deepest path, -1: none */
+};
+
+struct gen_prog {
+	struct gen_emit e;
+	struct gen_func *funcs; /* funcs[0]: the main program */
+	unsigned int n_funcs, cap_funcs;
+	unsigned int cur; /* function being emitted */
+};
+
+struct gen_tinfo {
+	int *in_pat, *out_pat; /* per entry: interface pattern id, -1: none */
+	unsigned int *sites;   /* per entry: JUMP/GOTO entries targeting it */
+	unsigned int stacksize; /* the kernel's jump stack size: ERROR entries */
+};
+
+struct gen {
+	const struct ipt2bpf_table *const *tables;
+	unsigned int n_tables;
+	const struct ipt2bpf_gen_opts *opts;
+	struct ipt2bpf_diag *diag;
+	struct ipt2bpf_progset *ps;
+	struct gen_tinfo ti[2];
+	unsigned int map_counter[2], map_ifaces, map_frags, map_cfg;
+	unsigned int if_words; /* ceil(n_ifpats / 64) */
+	bool if_preload;       /* if_words <= GEN_IF_PRELOAD */
+	bool tcpopt;	       /* some rule uses --tcp-option */
+	struct gen_prog *p;    /* program being built */
+};
+
+struct gen_ctx {
+	int ret_label;	     /* RETURN jumps here; -1: return 0 from the function */
+	unsigned int pushes; /* jump stack entries pushed by inlined JUMPs */
+	unsigned int depth;  /* inlining nesting */
+};
+
+/* gen.c */
+int gen_func_get(struct gen *g, unsigned int table, unsigned int entry);
+void gen_describe(const struct gen *g, unsigned int table, unsigned int entry, char *buf,
+		  size_t len);
+void gen_edge_add(struct gen *g, unsigned int callee, unsigned int pushes, bool jump);
+
+/* gen_rule.c: entries from start until the code can go no further. */
+int gen_body(struct gen *g, unsigned int table, unsigned int start, const struct gen_ctx *c);
+/* Does the entry match every packet and end the sequential run (kernel's unconditional())? */
+bool gen_entry_always(const struct ipt2bpf_entry *e);
+
+static inline uint32_t gen_u32(const void *p)
+{
+	uint32_t v;
+
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+#endif
