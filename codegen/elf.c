@@ -16,8 +16,9 @@
  *   .maps            BTF-defined maps: one zeroed struct per map, each a
  *                    GLOBAL OBJECT symbol; the BTF says what the struct means
  *   license          "GPL"
- *   .BTF, .BTF.ext   types built with libbpf's BTF API, func_info for every
- *                    function so bpftool and the verifier log show names
+ *   .BTF, .BTF.ext   types built with libbpf's BTF API; func_info and one
+ *                    line_info record per function, so bpftool and the
+ *                    verifier log name functions (and libbpf does not warn)
  *   .symtab, .strtab (the latter also holds section names, as with clang)
  */
 #include <errno.h>
@@ -127,14 +128,69 @@ static int buf_add(struct buf *b, const void *data, size_t len)
 /* ELF string table: returns the offset of s, or a negative errno. */
 static long strtab_add(struct buf *b, const char *s)
 {
-	size_t off = b->len;
-	int err;
+	size_t off;
+	int err = 0;
 
-	if (!b->len && (err = buf_add(b, "", 1)))
-		return err;
+	if (!b->len)
+		err = buf_add(b, "", 1); /* offset 0 is the empty name */
 	off = b->len;
-	err = buf_add(b, s, strlen(s) + 1);
+	if (!err)
+		err = buf_add(b, s, strlen(s) + 1);
 	return err ? err : (long)off;
+}
+
+/*
+ * Set of symbol names (open addressing, FNV-1a): a rule set can have
+ * thousands of chains, so uniqueness checks must not be quadratic.
+ */
+struct nameset {
+	const char **slot;
+	size_t cap, n;
+};
+
+static size_t name_hash(const char *s)
+{
+	size_t h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+static bool nameset_has(const struct nameset *ns, const char *name)
+{
+	size_t i;
+
+	if (!ns->cap)
+		return false;
+	for (i = name_hash(name) & (ns->cap - 1); ns->slot[i]; i = (i + 1) & (ns->cap - 1))
+		if (!strcmp(ns->slot[i], name))
+			return true;
+	return false;
+}
+
+/* name must outlive the set; adding a name twice is the caller's bug. */
+static int nameset_add(struct nameset *ns, const char *name)
+{
+	size_t i;
+
+	if (2 * (ns->n + 1) > ns->cap) {
+		struct nameset bigger = {.cap = ns->cap ? 2 * ns->cap : 64};
+
+		bigger.slot = calloc(bigger.cap, sizeof(*bigger.slot));
+		if (!bigger.slot)
+			return -ENOMEM;
+		for (i = 0; i < ns->cap; i++)
+			if (ns->slot[i])
+				nameset_add(&bigger, ns->slot[i]);
+		free(ns->slot);
+		*ns = bigger;
+	}
+	for (i = name_hash(name) & (ns->cap - 1); ns->slot[i]; i = (i + 1) & (ns->cap - 1))
+		;
+	ns->slot[i] = name;
+	ns->n++;
+	return 0;
 }
 
 /* -------------------------------------------------------------- the model */
@@ -142,7 +198,7 @@ static long strtab_add(struct buf *b, const char *s)
 struct osec {
 	const char *name;
 	struct buf code;
-	struct buf rel; /* Elf64_Rel */
+	struct buf rel;	  /* Elf64_Rel */
 	struct buf finfo; /* btf_ext_func_rec, in offset order */
 	struct buf linfo; /* btf_ext_line_rec, likewise */
 	size_t shndx, rel_shndx, sym;
@@ -162,7 +218,10 @@ struct writer {
 	struct ipt2bpf_diag *diag;
 	struct osec secs[MAX_SECS + 1]; /* [0] is .text */
 	unsigned int n_secs;
-	struct ofunc **funcs; /* per program, n_funcs (at least 1) entries */
+	struct ofunc **funcs;	       /* per program, n_funcs (at least 1) entries */
+	unsigned int **by_start;       /* per program, function indices by start */
+	struct ipt2bpf_reloc **relocs; /* per program, sorted by insn */
+	struct nameset names;	       /* every symbol name handed out */
 	size_t map_off[IPT2BPF_MAX_MAPS], map_sz[IPT2BPF_MAX_MAPS];
 	size_t map_sym[IPT2BPF_MAX_MAPS];
 	size_t maps_len;
@@ -184,10 +243,18 @@ static void writer_free(struct writer *w)
 		free(w->secs[i].finfo.p);
 		free(w->secs[i].linfo.p);
 	}
-	if (w->funcs)
-		for (i = 0; i < w->ps->n_progs; i++)
+	for (i = 0; i < w->ps->n_progs; i++) {
+		if (w->funcs)
 			free(w->funcs[i]);
+		if (w->by_start)
+			free(w->by_start[i]);
+		if (w->relocs)
+			free(w->relocs[i]);
+	}
 	free(w->funcs);
+	free(w->by_start);
+	free(w->relocs);
+	free(w->names.slot);
 	free(w->syms.p);
 	free(w->strtab.p);
 	free(w->btf_ext.p);
@@ -199,7 +266,18 @@ static unsigned int prog_n_funcs(const struct ipt2bpf_prog *p)
 	return p->n_funcs ? p->n_funcs : 1;
 }
 
-/* funcs[k] of p; a program without a func table is one function. */
+/* A program without a func table is one function. */
+static uint32_t func_start(const struct ipt2bpf_prog *p, unsigned int k)
+{
+	return p->n_funcs ? p->funcs[k].start : 0;
+}
+
+static uint32_t func_len(const struct ipt2bpf_prog *p, unsigned int k)
+{
+	return p->n_funcs ? p->funcs[k].len : p->n_insns;
+}
+
+/* funcs[k] of p, by value (a copy is made for programs without a table). */
 static struct ipt2bpf_func prog_func(const struct ipt2bpf_prog *p, unsigned int k)
 {
 	struct ipt2bpf_func f = {.start = 0, .len = p->n_insns};
@@ -274,8 +352,9 @@ static int check_progset(struct writer *w)
 		const struct ipt2bpf_map_spec *m = &ps->maps[i];
 
 		if (!memchr(m->name, 0, sizeof(m->name)) || !name_ok(m->name))
-			return ipt2bpf_diag_set(w->diag, -EINVAL, "elf: map #%u: invalid name '%.*s'",
-						i, (int)sizeof(m->name), m->name);
+			return ipt2bpf_diag_set(w->diag, -EINVAL,
+						"elf: map #%u: invalid name '%.*s'", i,
+						(int)sizeof(m->name), m->name);
 		for (j = 0; j < i; j++)
 			if (!strcmp(ps->maps[j].name, m->name))
 				return ipt2bpf_diag_set(w->diag, -EINVAL,
@@ -284,7 +363,6 @@ static int check_progset(struct writer *w)
 	for (i = 0; i < ps->n_progs; i++) {
 		const struct ipt2bpf_prog *p = &ps->progs[i];
 		const char *sec = prog_section(p);
-		uint32_t next = 0;
 
 		if (!memchr(p->name, 0, sizeof(p->name)) || !name_ok(p->name))
 			return ipt2bpf_diag_set(w->diag, -EINVAL,
@@ -297,49 +375,33 @@ static int check_progset(struct writer *w)
 							p->name);
 		for (j = 0; j < ps->n_maps; j++)
 			if (!strcmp(ps->maps[j].name, p->name) || !strcmp(p->name, LICENSE_SYM))
-				return ipt2bpf_diag_set(w->diag, -EINVAL,
-							"elf: program '%s': name clashes with a map",
-							p->name);
+				return ipt2bpf_diag_set(
+					w->diag, -EINVAL,
+					"elf: program '%s': name clashes with a map", p->name);
 		if (!sec || !section_fits(sec, p->type))
-			return ipt2bpf_diag_set(w->diag, -EINVAL,
-						"elf: program '%s': section '%s' does not fit program type %d (libbpf 1.1 knows classifier, tc, xdp)",
-						p->name, sec ? sec : "(none)", p->type);
+			return ipt2bpf_diag_set(
+				w->diag, -EINVAL,
+				"elf: program '%s': section '%s' does not fit program type %d "
+				"(libbpf 1.1 knows classifier, tc, xdp)",
+				p->name, sec ? sec : "(none)", p->type);
 		if (!p->n_insns || !p->insns)
-			return ipt2bpf_diag_set(w->diag, -EINVAL, "elf: program '%s': no instructions",
-						p->name);
-		/*
-		 * Functions must tile the instructions exactly; they are cut
-		 * apart into different sections, so anything outside a
-		 * function would silently vanish.
-		 */
-		for (k = 0; k < prog_n_funcs(p); k++) {
-			struct ipt2bpf_func f = prog_func(p, k);
-
-			for (j = 0; j < prog_n_funcs(p); j++)
-				if (prog_func(p, j).start == next)
-					break;
-			if (j == prog_n_funcs(p) || !prog_func(p, j).len ||
-			    prog_func(p, j).len > p->n_insns - next)
-				return ipt2bpf_diag_set(w->diag, -EINVAL,
-							"elf: program '%s': functions do not tile its %u instructions (nothing valid starts at %u)",
-							p->name, p->n_insns, next);
-			next += prog_func(p, j).len;
-			if (!memchr(f.name, 0, sizeof(f.name)))
-				return ipt2bpf_diag_set(w->diag, -EINVAL,
-							"elf: program '%s': function #%u name not terminated",
-							p->name, k);
-		}
-		if (next != p->n_insns)
 			return ipt2bpf_diag_set(w->diag, -EINVAL,
-						"elf: program '%s': functions cover %u of %u instructions",
-						p->name, next, p->n_insns);
+						"elf: program '%s': no instructions", p->name);
+		for (k = 0; k < p->n_funcs; k++)
+			if (!memchr(p->funcs[k].name, 0, sizeof(p->funcs[k].name)))
+				return ipt2bpf_diag_set(
+					w->diag, -EINVAL,
+					"elf: program '%s': function #%u name not terminated",
+					p->name, k);
 		for (k = 0; k < p->n_relocs; k++)
-			if (p->relocs[k].insn + 1 >= p->n_insns ||
+			if (p->relocs[k].insn >= p->n_insns - 1 ||
 			    p->insns[p->relocs[k].insn].code != (BPF_LD | BPF_IMM | BPF_DW) ||
 			    p->relocs[k].map >= ps->n_maps)
 				return ipt2bpf_diag_set(w->diag, -EINVAL,
-							"elf: program '%s': map reloc #%u (insn %u, map %u) is not a map load",
-							p->name, k, p->relocs[k].insn, p->relocs[k].map);
+							"elf: program '%s': map reloc #%u (insn "
+							"%u, map %u) is not a map load",
+							p->name, k, p->relocs[k].insn,
+							p->relocs[k].map);
 	}
 	return 0;
 }
@@ -359,58 +421,127 @@ static struct osec *sec_get(struct writer *w, const char *name)
 	return &w->secs[w->n_secs++];
 }
 
-static bool sym_name_taken(const struct writer *w, const char *name, unsigned int upto_prog,
-			   unsigned int upto_func)
+static int cmp_func_start(const void *a, const void *b, void *prog)
 {
-	const struct ipt2bpf_progset *ps = w->ps;
-	unsigned int i, k;
+	uint32_t x = func_start(prog, *(const unsigned int *)a);
+	uint32_t y = func_start(prog, *(const unsigned int *)b);
 
-	if (!strcmp(name, LICENSE_SYM))
-		return true;
-	for (i = 0; i < ps->n_maps; i++)
-		if (!strcmp(ps->maps[i].name, name))
-			return true;
-	for (i = 0; i < ps->n_progs; i++)
-		if (!strcmp(ps->progs[i].name, name))
-			return true;
-	/* subprogram names already handed out */
-	for (i = 0; i <= upto_prog && i < ps->n_progs; i++)
-		for (k = 1; k < (i == upto_prog ? upto_func : prog_n_funcs(&ps->progs[i])); k++)
-			if (!strcmp(w->funcs[i][k].name, name))
-				return true;
-	return false;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Functions must tile the instructions exactly: they are cut apart into
+ * different sections, so anything outside a function would silently vanish
+ * and a jump across a boundary would land somewhere else.
+ */
+static int index_funcs(struct writer *w, unsigned int i)
+{
+	const struct ipt2bpf_prog *p = &w->ps->progs[i];
+	unsigned int k, n = prog_n_funcs(p), *order;
+	uint32_t next = 0;
+
+	order = w->by_start[i] = calloc(n, sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (k = 0; k < n; k++)
+		order[k] = k;
+	qsort_r(order, n, sizeof(*order), cmp_func_start, (void *)p);
+	for (k = 0; k < n; k++) {
+		uint32_t start = func_start(p, order[k]), len = func_len(p, order[k]);
+
+		if (start != next || !len || len > p->n_insns - next)
+			return ipt2bpf_diag_set(w->diag, -EINVAL,
+						"elf: program '%s': functions do not tile its %u "
+						"instructions (function #%u at %u+%u, expected "
+						"one at %u)",
+						p->name, p->n_insns, order[k], start, len, next);
+		next += len;
+	}
+	if (next != p->n_insns)
+		return ipt2bpf_diag_set(w->diag, -EINVAL,
+					"elf: program '%s': functions cover %u of %u instructions",
+					p->name, next, p->n_insns);
+	return 0;
+}
+
+/* Index of the function of program i starting at insn, or -1. */
+static int func_at(const struct writer *w, unsigned int i, int64_t insn)
+{
+	const struct ipt2bpf_prog *p = &w->ps->progs[i];
+	const unsigned int *order = w->by_start[i];
+	size_t lo = 0, hi = prog_n_funcs(p);
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t start = func_start(p, order[mid]);
+
+		if (start == insn)
+			return order[mid];
+		if (start < insn)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static int cmp_reloc(const void *a, const void *b)
+{
+	const struct ipt2bpf_reloc *x = a, *y = b;
+
+	if (x->insn != y->insn)
+		return x->insn < y->insn ? -1 : 1;
+	return x->map < y->map ? -1 : x->map > y->map;
+}
+
+/* Sorted copy of the map relocations, for lookup by instruction. */
+static int index_relocs(struct writer *w, unsigned int i)
+{
+	const struct ipt2bpf_prog *p = &w->ps->progs[i];
+	struct ipt2bpf_reloc *r;
+	unsigned int k;
+
+	if (!p->n_relocs)
+		return 0;
+	r = w->relocs[i] = malloc(p->n_relocs * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	memcpy(r, p->relocs, p->n_relocs * sizeof(*r));
+	qsort(r, p->n_relocs, sizeof(*r), cmp_reloc);
+	for (k = 1; k < p->n_relocs; k++)
+		if (r[k].insn == r[k - 1].insn && r[k].map != r[k - 1].map)
+			return ipt2bpf_diag_set(w->diag, -EINVAL,
+						"elf: program '%s': insn %u has relocs to maps %u "
+						"and %u",
+						p->name, r[k].insn, r[k - 1].map, r[k].map);
+	return 0;
 }
 
 /* A valid, unique symbol (and BTF FUNC) name for subprogram k of program i. */
 static int name_subprog(struct writer *w, unsigned int i, unsigned int k)
 {
 	const struct ipt2bpf_prog *p = &w->ps->progs[i];
+	const struct ipt2bpf_func f = prog_func(p, k);
 	struct ofunc *of = &w->funcs[i][k];
-	char base[1 + sizeof(((struct ipt2bpf_func *)0)->name)];
-	const char *src = prog_func(p, k).name;
+	char base[1 + sizeof(f.name)];
 	unsigned int tries;
 
 	/* chain names may hold any character iptables allows: map them to '_' */
-	if (!*src)
+	if (!f.name[0])
 		snprintf(base, sizeof(base), "%s_f%u", p->name, k);
 	else
-		snprintf(base, sizeof(base), "%s%s", name_char_ok(src[0], true) ? "" : "_", src);
+		snprintf(base, sizeof(base), "%s%s", name_char_ok(f.name[0], true) ? "" : "_",
+			 f.name);
 	for (char *c = base; *c; c++)
 		if (!name_char_ok(*c, false))
 			*c = '_';
 	snprintf(of->name, sizeof(of->name), "%s", base);
-	if (!sym_name_taken(w, of->name, i, k))
-		return 0;
 	/* The same chain name in two programs: qualify with the program. */
-	snprintf(of->name, sizeof(of->name), "%s__%s", p->name, base);
-	for (tries = 2; sym_name_taken(w, of->name, i, k); tries++) {
-		if (tries > 1000)
-			return ipt2bpf_diag_set(w->diag, -EINVAL,
-						"elf: program '%s': cannot name function '%s'", p->name,
-						src);
+	if (nameset_has(&w->names, of->name))
+		snprintf(of->name, sizeof(of->name), "%s__%s", p->name, base);
+	for (tries = 2; nameset_has(&w->names, of->name); tries++)
 		snprintf(of->name, sizeof(of->name), "%s__%s_%u", p->name, base, tries);
-	}
-	return 0;
+	return nameset_add(&w->names, of->name);
 }
 
 static int layout(struct writer *w)
@@ -422,8 +553,22 @@ static int layout(struct writer *w)
 	w->secs[0].name = TEXT_SEC;
 	w->n_secs = 1;
 	w->funcs = calloc(ps->n_progs, sizeof(*w->funcs));
-	if (!w->funcs)
+	w->by_start = calloc(ps->n_progs, sizeof(*w->by_start));
+	w->relocs = calloc(ps->n_progs, sizeof(*w->relocs));
+	if (!w->funcs || !w->by_start || !w->relocs)
 		return -ENOMEM;
+	/* taken before any subprogram is named */
+	err = nameset_add(&w->names, LICENSE_SYM);
+	for (i = 0; i < ps->n_maps && !err; i++)
+		err = nameset_add(&w->names, ps->maps[i].name);
+	for (i = 0; i < ps->n_progs && !err; i++)
+		err = nameset_add(&w->names, ps->progs[i].name);
+	for (i = 0; i < ps->n_progs && !err; i++)
+		err = index_funcs(w, i);
+	for (i = 0; i < ps->n_progs && !err; i++)
+		err = index_relocs(w, i);
+	if (err)
+		return err;
 	/* Program sections in order of first use, so tc/ip pick progs[first]. */
 	for (i = 0; i < ps->n_progs; i++) {
 		const struct ipt2bpf_prog *p = &ps->progs[i];
@@ -437,7 +582,7 @@ static int layout(struct writer *w)
 		snprintf(w->funcs[i][0].name, sizeof(w->funcs[i][0].name), "%s", p->name);
 		w->funcs[i][0].sec = sec;
 		w->funcs[i][0].off = sec->code.len;
-		err = buf_add(&sec->code, NULL, (size_t)prog_func(p, 0).len * INSN_SZ);
+		err = buf_add(&sec->code, NULL, (size_t)func_len(p, 0) * INSN_SZ);
 		if (err)
 			return err;
 	}
@@ -450,7 +595,7 @@ static int layout(struct writer *w)
 				return err;
 			w->funcs[i][k].sec = &w->secs[0];
 			w->funcs[i][k].off = w->secs[0].code.len;
-			err = buf_add(&w->secs[0].code, NULL, (size_t)prog_func(p, k).len * INSN_SZ);
+			err = buf_add(&w->secs[0].code, NULL, (size_t)func_len(p, k) * INSN_SZ);
 			if (err)
 				return err;
 		}
@@ -516,9 +661,9 @@ static int build_symbols(struct writer *w)
 		for (k = 1; k < prog_n_funcs(&ps->progs[i]) && !err; k++) {
 			struct ofunc *f = &w->funcs[i][k];
 
-			err = add_sym(w, f->name, STB_LOCAL, STT_FUNC, SLOT_CODE + (f->sec - w->secs),
-				      f->off, (size_t)prog_func(&ps->progs[i], k).len * INSN_SZ,
-				      &f->sym);
+			err = add_sym(w, f->name, STB_LOCAL, STT_FUNC,
+				      SLOT_CODE + (f->sec - w->secs), f->off,
+				      (size_t)func_len(&ps->progs[i], k) * INSN_SZ, &f->sym);
 		}
 	if (err)
 		return err;
@@ -527,11 +672,11 @@ static int build_symbols(struct writer *w)
 		struct ofunc *f = &w->funcs[i][0];
 
 		err = add_sym(w, f->name, STB_GLOBAL, STT_FUNC, SLOT_CODE + (f->sec - w->secs),
-			      f->off, (size_t)prog_func(&ps->progs[i], 0).len * INSN_SZ, &f->sym);
+			      f->off, (size_t)func_len(&ps->progs[i], 0) * INSN_SZ, &f->sym);
 	}
 	for (i = 0; i < ps->n_maps && !err; i++)
-		err = add_sym(w, ps->maps[i].name, STB_GLOBAL, STT_OBJECT, SLOT_MAPS,
-			      w->map_off[i], w->map_sz[i], &w->map_sym[i]);
+		err = add_sym(w, ps->maps[i].name, STB_GLOBAL, STT_OBJECT, SLOT_MAPS, w->map_off[i],
+			      w->map_sz[i], &w->map_sym[i]);
 	if (!err)
 		err = add_sym(w, LICENSE_SYM, STB_GLOBAL, STT_OBJECT, SLOT_LICENSE, 0,
 			      sizeof(LICENSE), NULL);
@@ -577,37 +722,42 @@ static int add_rel(struct osec *sec, size_t off, size_t sym, unsigned int type)
 	return buf_add(&sec->rel, &r, sizeof(r));
 }
 
-/* Index of the function of p starting at insn, or -1. */
-static int func_at(const struct ipt2bpf_prog *p, int64_t insn)
+/* Map loaded by the ld_imm64 at insn (reloc or BPF_PSEUDO_MAP_FD), -1 if none. */
+static int map_of(const struct writer *w, unsigned int pi, uint32_t insn, const struct bpf_insn *in)
 {
-	unsigned int k;
-
-	for (k = 0; k < prog_n_funcs(p); k++)
-		if (prog_func(p, k).start == insn)
-			return k;
-	return -1;
-}
-
-static int map_of(const struct writer *w, const struct ipt2bpf_prog *p, uint32_t insn,
-		  const struct bpf_insn *in)
-{
-	unsigned int k;
+	const struct ipt2bpf_prog *p = &w->ps->progs[pi];
+	const struct ipt2bpf_reloc key = {.insn = insn}, *r = NULL;
 	int map = -1;
 
-	for (k = 0; k < p->n_relocs; k++)
-		if (p->relocs[k].insn == insn)
-			map = p->relocs[k].map;
+	if (p->n_relocs) {
+		/* the first reloc of insn, if any (key sorts before all of them) */
+		size_t lo = 0, hi = p->n_relocs;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (cmp_reloc(&w->relocs[pi][mid], &key) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < p->n_relocs && w->relocs[pi][lo].insn == insn)
+			r = &w->relocs[pi][lo];
+	}
+	if (r)
+		map = r->map;
 	if (in->src_reg == BPF_PSEUDO_MAP_FD) {
 		if (map >= 0 && (uint32_t)in->imm != (uint32_t)map)
-			return ipt2bpf_diag_set(w->diag, -EINVAL,
-						"elf: program '%s': insn %u loads map %d but its reloc says map %d",
-						p->name, insn, in->imm, map);
+			return ipt2bpf_diag_set(
+				w->diag, -EINVAL,
+				"elf: program '%s': insn %u loads map %d but its reloc says map %d",
+				p->name, insn, in->imm, map);
 		map = in->imm;
 	}
 	if (map >= 0 && (unsigned int)map >= w->ps->n_maps)
 		return ipt2bpf_diag_set(w->diag, -EINVAL,
-					"elf: program '%s': insn %u: map index %d out of range", p->name,
-					insn, map);
+					"elf: program '%s': insn %u: map index %d out of range",
+					p->name, insn, map);
 	return map;
 }
 
@@ -633,14 +783,16 @@ static int emit_func(struct writer *w, unsigned int pi, unsigned int k)
 			if (in->src_reg == 0)
 				continue; /* helper */
 			if (in->src_reg != BPF_PSEUDO_CALL)
-				return ipt2bpf_diag_set(w->diag, -EOPNOTSUPP,
-							"elf: program '%s': insn %u: call kind %u not supported",
-							p->name, i, in->src_reg);
+				return ipt2bpf_diag_set(
+					w->diag, -EOPNOTSUPP,
+					"elf: program '%s': insn %u: call kind %u not supported",
+					p->name, i, in->src_reg);
 			target = (int64_t)i + in->imm + 1;
-			callee = func_at(p, target);
+			callee = func_at(w, pi, target);
 			if (callee <= 0)
 				return ipt2bpf_diag_set(w->diag, -EINVAL,
-							"elf: program '%s': insn %u calls %lld, which is not the start of a subprogram",
+							"elf: program '%s': insn %u calls %lld, "
+							"which is not the start of a subprogram",
 							p->name, i, (long long)target);
 			/* libbpf: callee = sym->st_value / 8 + imm + 1 */
 			o->imm = -1;
@@ -650,26 +802,30 @@ static int emit_func(struct writer *w, unsigned int pi, unsigned int k)
 		} else if (in->code == (BPF_LD | BPF_IMM | BPF_DW)) {
 			if (i + 1 >= end)
 				return ipt2bpf_diag_set(w->diag, -EINVAL,
-							"elf: program '%s': insn %u: ld_imm64 cut by the end of its function",
+							"elf: program '%s': insn %u: ld_imm64 cut "
+							"by the end of its function",
 							p->name, i);
 			if (in->src_reg == BPF_PSEUDO_FUNC) {
 				target = (int64_t)i + in->imm + 1;
-				callee = func_at(p, target);
+				callee = func_at(w, pi, target);
 				if (callee <= 0)
-					return ipt2bpf_diag_set(w->diag, -EINVAL,
-								"elf: program '%s': insn %u takes the address of %lld, which is not the start of a subprogram",
-								p->name, i, (long long)target);
+					return ipt2bpf_diag_set(
+						w->diag, -EINVAL,
+						"elf: program '%s': insn %u takes the address of "
+						"%lld, which is not the start of a subprogram",
+						p->name, i, (long long)target);
 				/* As clang does for static callbacks: libbpf sets src_reg. */
 				o->src_reg = 0;
 				o->imm = w->funcs[pi][callee].off;
 				err = add_rel(of->sec, off, w->secs[0].sym, R_BPF_64_64);
 			} else {
-				map = map_of(w, p, i, in);
+				map = map_of(w, pi, i, in);
 				if (map < -1)
 					return map;
 				if (map < 0 && in->src_reg)
 					return ipt2bpf_diag_set(w->diag, -EOPNOTSUPP,
-								"elf: program '%s': insn %u: ld_imm64 kind %u not supported",
+								"elf: program '%s': insn %u: "
+								"ld_imm64 kind %u not supported",
 								p->name, i, in->src_reg);
 				if (map < 0) {
 					i++;
@@ -691,8 +847,10 @@ static int emit_func(struct writer *w, unsigned int pi, unsigned int k)
 			target = (int64_t)i + d + 1;
 			if (target < f.start || target >= end)
 				return ipt2bpf_diag_set(w->diag, -EINVAL,
-							"elf: program '%s': insn %u jumps to %lld, outside its function [%u, %u)",
-							p->name, i, (long long)target, f.start, end);
+							"elf: program '%s': insn %u jumps to %lld, "
+							"outside its function [%u, %u)",
+							p->name, i, (long long)target, f.start,
+							end);
 		}
 	}
 	return 0;
@@ -793,24 +951,27 @@ static int add_map_btf(struct writer *w, struct btf_ids *ids, unsigned int i)
 /* int f(struct <ctx> *ctx) for entry points, int f(void) for subprograms. */
 static int func_proto(struct writer *w, struct btf_ids *ids, enum bpf_prog_type type, bool entry)
 {
-	int *cached = !entry ? &ids->proto_sub
+	int *cached = !entry			  ? &ids->proto_sub
 		      : type == BPF_PROG_TYPE_XDP ? &ids->proto_xdp
-						   : &ids->proto_skb;
+						  : &ids->proto_skb;
 	const char *ctx = type == BPF_PROG_TYPE_XDP ? "xdp_md" : "__sk_buff";
-	int proto, fwd, ptr, err;
+	int proto, st, ptr, err;
 
 	if (*cached)
 		return *cached;
 	if (!entry)
 		return *cached = btf__add_func_proto(w->btf, ids->int_id);
 	/*
-	 * A forward declaration is enough: the verifier types the entry's R1
-	 * from the program type, not from BTF.
+	 * The verifier recognises the context argument by the struct's name;
+	 * members do not matter (a forward declaration would make it log
+	 * "size cannot be determined" for arg#0).
 	 */
-	fwd = btf__add_fwd(w->btf, ctx, BTF_FWD_STRUCT);
-	if (fwd < 0)
-		return fwd;
-	ptr = btf__add_ptr(w->btf, fwd);
+	st = btf__add_struct(w->btf, ctx,
+			     type == BPF_PROG_TYPE_XDP ? sizeof(struct xdp_md)
+						       : sizeof(struct __sk_buff));
+	if (st < 0)
+		return st;
+	ptr = btf__add_ptr(w->btf, st);
 	if (ptr < 0)
 		return ptr;
 	proto = btf__add_func_proto(w->btf, ids->int_id);
@@ -870,8 +1031,9 @@ static int add_funcs_btf(struct writer *w, struct btf_ids *ids)
 }
 
 /* One .BTF.ext subsection: record size, then per ELF section a header and records. */
-static int btf_ext_info(struct writer *w, size_t rec_size, size_t buf_off)
+static int btf_ext_info(struct writer *w, bool lines)
 {
+	size_t rec_size = lines ? sizeof(struct btf_ext_line_rec) : sizeof(struct btf_ext_func_rec);
 	uint32_t rs = rec_size;
 	unsigned int i;
 	int err;
@@ -879,7 +1041,7 @@ static int btf_ext_info(struct writer *w, size_t rec_size, size_t buf_off)
 	err = buf_add(&w->btf_ext, &rs, sizeof(rs));
 	for (i = 0; i < w->n_secs && !err; i++) {
 		struct osec *sec = &w->secs[i];
-		const struct buf *recs = (const struct buf *)((const char *)sec + buf_off);
+		const struct buf *recs = lines ? &sec->linfo : &sec->finfo;
 		uint32_t info[2];
 		int name_off;
 
@@ -908,11 +1070,11 @@ static int build_btf_ext(struct writer *w)
 
 	err = buf_add(&w->btf_ext, &hdr, sizeof(hdr));
 	if (!err)
-		err = btf_ext_info(w, sizeof(struct btf_ext_func_rec), offsetof(struct osec, finfo));
+		err = btf_ext_info(w, false);
 	hdr.func_info_len = w->btf_ext.len - sizeof(hdr);
 	hdr.line_info_off = hdr.func_info_len;
 	if (!err)
-		err = btf_ext_info(w, sizeof(struct btf_ext_line_rec), offsetof(struct osec, linfo));
+		err = btf_ext_info(w, true);
 	if (err)
 		return err;
 	hdr.line_info_len = w->btf_ext.len - sizeof(hdr) - hdr.line_info_off;
@@ -995,7 +1157,9 @@ static int elf_add_sec(Elf *e, struct buf *strtab, const struct out_sec *os,
 	d->d_buf = (void *)os->data;
 	d->d_size = os->size;
 	d->d_align = os->align;
-	d->d_type = os->type == SHT_SYMTAB ? ELF_T_SYM : os->type == SHT_REL ? ELF_T_REL : ELF_T_BYTE;
+	d->d_type = os->type == SHT_SYMTAB ? ELF_T_SYM
+		    : os->type == SHT_REL  ? ELF_T_REL
+					   : ELF_T_BYTE;
 	d->d_version = EV_CURRENT;
 	if (!gelf_getshdr(scn, &sh))
 		return ipt2bpf_diag_set(diag, -EIO, "elf: section '%s': %s", os->name,
@@ -1089,18 +1253,41 @@ static int write_elf(struct writer *w, int fd)
 		goto out;
 
 	const struct out_sec tail[] = {
-		{.idx = w->maps_shndx, .name = MAPS_SEC, .type = SHT_PROGBITS,
-		 .flags = SHF_WRITE | SHF_ALLOC, .align = 8, .data = zeros, .size = w->maps_len},
-		{.idx = w->license_shndx, .name = LICENSE_SEC, .type = SHT_PROGBITS,
-		 .flags = SHF_WRITE | SHF_ALLOC, .align = 1, .data = license,
+		{.idx = w->maps_shndx,
+		 .name = MAPS_SEC,
+		 .type = SHT_PROGBITS,
+		 .flags = SHF_WRITE | SHF_ALLOC,
+		 .align = 8,
+		 .data = zeros,
+		 .size = w->maps_len},
+		{.idx = w->license_shndx,
+		 .name = LICENSE_SEC,
+		 .type = SHT_PROGBITS,
+		 .flags = SHF_WRITE | SHF_ALLOC,
+		 .align = 1,
+		 .data = license,
 		 .size = sizeof(license)},
-		{.idx = w->btf_shndx, .name = ".BTF", .type = SHT_PROGBITS, .align = 4,
-		 .data = btf_raw, .size = btf_size},
-		{.idx = w->btf_ext_shndx, .name = ".BTF.ext", .type = SHT_PROGBITS, .align = 4,
-		 .data = w->btf_ext.p, .size = w->btf_ext.len},
-		{.idx = w->symtab_shndx, .name = ".symtab", .type = SHT_SYMTAB, .align = 8,
-		 .entsize = sizeof(Elf64_Sym), .link = SHNDX_STRTAB, .info = w->n_locals,
-		 .data = w->syms.p, .size = w->syms.len},
+		{.idx = w->btf_shndx,
+		 .name = ".BTF",
+		 .type = SHT_PROGBITS,
+		 .align = 4,
+		 .data = btf_raw,
+		 .size = btf_size},
+		{.idx = w->btf_ext_shndx,
+		 .name = ".BTF.ext",
+		 .type = SHT_PROGBITS,
+		 .align = 4,
+		 .data = w->btf_ext.p,
+		 .size = w->btf_ext.len},
+		{.idx = w->symtab_shndx,
+		 .name = ".symtab",
+		 .type = SHT_SYMTAB,
+		 .align = 8,
+		 .entsize = sizeof(Elf64_Sym),
+		 .link = SHNDX_STRTAB,
+		 .info = w->n_locals,
+		 .data = w->syms.p,
+		 .size = w->syms.len},
 	};
 	for (i = 0; i < ARRAY_SIZE(tail) && !err; i++)
 		if (tail[i].idx)
@@ -1134,8 +1321,7 @@ out:
 }
 
 /* Writes next to path and renames, so readers never see half an object. */
-int ipt2bpf_elf_write(const struct ipt2bpf_progset *ps, const char *path,
-		      struct ipt2bpf_diag *diag)
+int ipt2bpf_elf_write(const struct ipt2bpf_progset *ps, const char *path, struct ipt2bpf_diag *diag)
 {
 	struct writer w = {.ps = ps, .diag = diag};
 	_cleanup_free_ char *tmp = NULL;
@@ -1256,7 +1442,8 @@ static int verify_fail(struct ipt2bpf_diag *diag, int err, const char *path, con
 	/* libbpf: "prog 'NAME': -- BEGIN PROG LOAD LOG --\n<log>-- END PROG LOAD LOG --" */
 	begin = memmem(log, capture.len, "-- BEGIN PROG LOAD LOG --", 25);
 	while (begin) {
-		const char *next = memmem(begin + 1, end - begin - 1, "-- BEGIN PROG LOAD LOG --", 25);
+		const char *next =
+			memmem(begin + 1, end - begin - 1, "-- BEGIN PROG LOAD LOG --", 25);
 
 		if (!next)
 			break;
@@ -1277,8 +1464,9 @@ static int verify_fail(struct ipt2bpf_diag *diag, int err, const char *path, con
 		log = begin;
 	}
 	if (*prog)
-		snprintf(head, sizeof(head), "%s: program '%s' rejected by the verifier (%s):",
-			 path, prog, strerror(-err));
+		snprintf(head, sizeof(head),
+			 "%s: program '%s' rejected by the verifier (%s):", path, prog,
+			 strerror(-err));
 	else
 		snprintf(head, sizeof(head), "%s: %s failed (%s):", path, what, strerror(-err));
 	tail = tail_lines(log, end, VERIFY_LOG_LINES, sizeof(diag->msg) - strlen(head) - 2);

@@ -11,7 +11,7 @@
 
 struct ipt2bpf_diag {
 	int err;	/* negative errno, 0 if nothing was reported */
-	char msg[1024]; /* the message, without trailing newline */
+	char msg[4096]; /* the message, without trailing newline */
 };
 
 /* Records the first error only; returns err so callers can `return diag_set(...)`. */

@@ -32,8 +32,8 @@
 #define NO_ENTRY UINT_MAX
 
 static const char *const hook_names[IPT2BPF_NUM_HOOKS] = {
-	[NF_INET_PRE_ROUTING] = "PREROUTING", [NF_INET_LOCAL_IN] = "INPUT",
-	[NF_INET_FORWARD] = "FORWARD",	      [NF_INET_LOCAL_OUT] = "OUTPUT",
+	[NF_INET_PRE_ROUTING] = "PREROUTING",	[NF_INET_LOCAL_IN] = "INPUT",
+	[NF_INET_FORWARD] = "FORWARD",		[NF_INET_LOCAL_OUT] = "OUTPUT",
 	[NF_INET_POST_ROUTING] = "POSTROUTING",
 };
 
@@ -110,8 +110,7 @@ static bool find_offset(const struct ipt2bpf_table *t, unsigned int off, unsigne
 
 /* ---------------------------------------------------------------- naming */
 
-int ipt2bpf_entry_describe(const struct ipt2bpf_table *t, unsigned int entry, char *buf,
-			   size_t len)
+int ipt2bpf_entry_describe(const struct ipt2bpf_table *t, unsigned int entry, char *buf, size_t len)
 {
 	const struct ipt2bpf_entry *e;
 	const char *chain;
@@ -358,8 +357,9 @@ static int decode_match(const struct dctx *d, unsigned int i, const struct xt_en
 		/* The kernel never reads it; iptables terminates it.  For display. */
 		out->u.comment[sizeof(out->u.comment) - 1] = '\0';
 	} else {
-		return refuse(d, i, "match '%s' (revision %u) is marked translated but has no "
-				    "decoder",
+		return refuse(d, i,
+			      "match '%s' (revision %u) is marked translated but has no "
+			      "decoder",
 			      x->name, x->revision);
 	}
 	return 0;
@@ -412,8 +412,9 @@ static int decode_standard(const struct dctx *d, unsigned int i, int v)
 			e->target.kind = IPT2BPF_T_RETURN;
 			return 0;
 		case -NF_QUEUE - 1:
-			return refuse(d, i, "verdict QUEUE (-j QUEUE) is not supported by "
-					    "ipt2bpf yet");
+			return refuse(d, i,
+				      "verdict QUEUE (-j QUEUE) is not supported by "
+				      "ipt2bpf yet");
 		default:
 			return refuse(d, i, "standard verdict %d is not supported", v);
 		}
@@ -498,7 +499,8 @@ static int mark_hooks(struct dctx *d)
 
 				if (find_offset(t, (unsigned int)tg_verdict(tg), &dest))
 					stack[sp++] = dest;
-			} else if (standard && tg_verdict(tg) < 0 && unconditional(blob_entry(d, i))) {
+			} else if (standard && tg_verdict(tg) < 0 &&
+				   unconditional(blob_entry(d, i))) {
 				continue;
 			}
 			if (i + 1 < t->n_entries)
@@ -574,7 +576,7 @@ int ipt2bpf_table_decode(const struct ipt_replace *repl, size_t len, struct ipt2
 {
 	_cleanup_free_ void *copy = NULL;
 	_free_ipt2bpf_table_ struct ipt2bpf_table *t = NULL;
-	struct dctx d = { .diag = diag };
+	struct dctx d = {.diag = diag};
 	int err;
 
 	*out = NULL;
@@ -722,8 +724,7 @@ static void dump_ports(FILE *f, const char *opt, bool inv, const uint16_t p[2])
 
 static void dump_tcp_flags(FILE *f, uint8_t bits)
 {
-	static const char *const names[] = { "FIN", "SYN", "RST", "PSH",
-					     "ACK", "URG", "ECE", "CWR" };
+	static const char *const names[] = {"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"};
 	bool any = false;
 
 	for (unsigned int b = 0; b < ARRAY_SIZE(names); b++)
@@ -790,14 +791,14 @@ static void dump_match(FILE *f, const struct ipt2bpf_match *m)
 		if (i->flags & IPRANGE_SRC) {
 			inet_ntop(AF_INET, &i->src_min.in, a, sizeof(a));
 			inet_ntop(AF_INET, &i->src_max.in, b, sizeof(b));
-			fprintf(f, " %s--src-range %s-%s",
-				(i->flags & IPRANGE_SRC_INV) ? "! " : "", a, b);
+			fprintf(f, " %s--src-range %s-%s", (i->flags & IPRANGE_SRC_INV) ? "! " : "",
+				a, b);
 		}
 		if (i->flags & IPRANGE_DST) {
 			inet_ntop(AF_INET, &i->dst_min.in, a, sizeof(a));
 			inet_ntop(AF_INET, &i->dst_max.in, b, sizeof(b));
-			fprintf(f, " %s--dst-range %s-%s",
-				(i->flags & IPRANGE_DST_INV) ? "! " : "", a, b);
+			fprintf(f, " %s--dst-range %s-%s", (i->flags & IPRANGE_DST_INV) ? "! " : "",
+				a, b);
 		}
 		break;
 	}

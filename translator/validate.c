@@ -46,12 +46,12 @@
 /* The kernel's "no entry seen for this hook yet" marker. */
 #define HOOK_UNSET 0xFFFFFFFFu
 /* comefrom bit marking "on the current path" during mark_source_chains(). */
-#define ON_PATH (1u << NF_INET_NUMHOOKS)
+#define ON_PATH	       (1u << NF_INET_NUMHOOKS)
 #define MIN_ENTRY_SIZE (sizeof(struct ipt_entry) + sizeof(struct xt_entry_target))
 
 static const char *const hook_names[NF_INET_NUMHOOKS] = {
-	[NF_INET_PRE_ROUTING] = "PREROUTING", [NF_INET_LOCAL_IN] = "INPUT",
-	[NF_INET_FORWARD] = "FORWARD",	      [NF_INET_LOCAL_OUT] = "OUTPUT",
+	[NF_INET_PRE_ROUTING] = "PREROUTING",	[NF_INET_LOCAL_IN] = "INPUT",
+	[NF_INET_FORWARD] = "FORWARD",		[NF_INET_LOCAL_OUT] = "OUTPUT",
 	[NF_INET_POST_ROUTING] = "POSTROUTING",
 };
 
@@ -60,9 +60,9 @@ static const struct {
 	const char *name;
 	unsigned int valid_hooks;
 } tables[] = {
-	{ "filter", (1u << NF_INET_LOCAL_IN) | (1u << NF_INET_FORWARD) | (1u << NF_INET_LOCAL_OUT) },
-	{ "security",
-	  (1u << NF_INET_LOCAL_IN) | (1u << NF_INET_FORWARD) | (1u << NF_INET_LOCAL_OUT) },
+	{"filter", (1u << NF_INET_LOCAL_IN) | (1u << NF_INET_FORWARD) | (1u << NF_INET_LOCAL_OUT)},
+	{"security",
+	 (1u << NF_INET_LOCAL_IN) | (1u << NF_INET_FORWARD) | (1u << NF_INET_LOCAL_OUT)},
 };
 
 struct vctx {
@@ -75,11 +75,11 @@ struct vctx {
 	unsigned int underflow[NF_INET_NUMHOOKS];
 	const unsigned int *repl_hook_entry; /* as the user gave them */
 	const unsigned int *repl_underflow;
-	unsigned int n;		 /* entries walked so far */
-	unsigned int cap;	 /* room in the arrays below */
-	unsigned int *offsets;	 /* entry index -> byte offset */
-	unsigned int *comefrom;	 /* hook mask per entry (kernel: e->comefrom) */
-	unsigned int *back;	 /* back pointer per entry (kernel: e->counters.pcnt) */
+	unsigned int n;		/* entries walked so far */
+	unsigned int cap;	/* room in the arrays below */
+	unsigned int *offsets;	/* entry index -> byte offset */
+	unsigned int *comefrom; /* hook mask per entry (kernel: e->comefrom) */
+	unsigned int *back;	/* back pointer per entry (kernel: e->counters.pcnt) */
 	struct ipt2bpf_diag *diag;
 };
 
@@ -201,8 +201,8 @@ static const char *entry_name(const struct vctx *c, unsigned int idx, char *buf,
 		}
 		if (user && unconditional(e) && name_is(tg_name(t), XT_STANDARD_TARGET) &&
 		    tg_verdict(t) == XT_RETURN &&
-		    (k + 1 >= c->n || name_is(tg_name(target_of(c, c->offsets[k + 1])),
-					      XT_ERROR_TARGET))) {
+		    (k + 1 >= c->n ||
+		     name_is(tg_name(target_of(c, c->offsets[k + 1])), XT_ERROR_TARGET))) {
 			if (k == idx) {
 				snprintf(buf, len, "%s/%s (chain end)", c->table, chain);
 				return buf;
@@ -291,9 +291,10 @@ static int check_entry_offsets(const struct vctx *c, unsigned int idx, unsigned 
 					"%s: target_size %u is smaller than the target header",
 					raw_name(c, idx, off, nb, sizeof(nb)), tg_size(t));
 	if (to + tg_size(t) > no)
-		return ipt2bpf_diag_set(c->diag, -EINVAL,
-					"%s: target (target_size %u at +%u) overruns next_offset %u",
-					raw_name(c, idx, off, nb, sizeof(nb)), tg_size(t), to, no);
+		return ipt2bpf_diag_set(
+			c->diag, -EINVAL,
+			"%s: target (target_size %u at +%u) overruns next_offset %u",
+			raw_name(c, idx, off, nb, sizeof(nb)), tg_size(t), to, no);
 	if (name_is(tg_name(t), XT_STANDARD_TARGET)) {
 		int v;
 
@@ -307,8 +308,7 @@ static int check_entry_offsets(const struct vctx *c, unsigned int idx, unsigned 
 		v = tg_verdict(t);
 		if (v <= 0 && v != XT_RETURN && v != -NF_ACCEPT - 1 && v != -NF_DROP - 1 &&
 		    v != -NF_QUEUE - 1)
-			return ipt2bpf_diag_set(c->diag, -EINVAL,
-						"%s: invalid standard verdict %d",
+			return ipt2bpf_diag_set(c->diag, -EINVAL, "%s: invalid standard verdict %d",
 						raw_name(c, idx, off, nb, sizeof(nb)), v);
 	} else if (name_is(tg_name(t), XT_ERROR_TARGET)) {
 		const char *en = (const char *)t + sizeof(struct xt_entry_target);
@@ -348,7 +348,8 @@ static int check_entry_size_and_hooks(struct vctx *c, unsigned int idx, unsigned
 	int err;
 
 	if (off % __alignof__(struct ipt_entry))
-		return ipt2bpf_diag_set(c->diag, -EINVAL, "%s: misaligned (entries are %zu-byte "
+		return ipt2bpf_diag_set(c->diag, -EINVAL,
+					"%s: misaligned (entries are %zu-byte "
 					"aligned)",
 					raw_name(c, idx, off, nb, sizeof(nb)),
 					__alignof__(struct ipt_entry));
@@ -465,8 +466,8 @@ static bool find_entry(const struct vctx *c, unsigned int off, unsigned int *idx
 	return false;
 }
 
-__attribute__((format(printf, 4, 5))) static int
-loop_error(const struct vctx *c, unsigned int from, unsigned int hook, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int loop_error(const struct vctx *c, unsigned int from,
+							    unsigned int hook, const char *fmt, ...)
 {
 	char nb[128], reason[256];
 	va_list ap;
@@ -550,7 +551,7 @@ static int mark_source_chains(struct vctx *c)
 				idx = next;
 			}
 		}
-next_hook:;
+	next_hook:;
 	}
 	return 0;
 }
@@ -578,16 +579,14 @@ static int tcp_check(const struct xcheck *x)
 {
 	const struct xt_tcp *i = x->data;
 
-	return (i->invflags & ~XT_TCP_INV_MASK) ? xfail(x, -EINVAL, "unknown inversion flags")
-						: 0;
+	return (i->invflags & ~XT_TCP_INV_MASK) ? xfail(x, -EINVAL, "unknown inversion flags") : 0;
 }
 
 static int udp_check(const struct xcheck *x)
 {
 	const struct xt_udp *i = x->data;
 
-	return (i->invflags & ~XT_UDP_INV_MASK) ? xfail(x, -EINVAL, "unknown inversion flags")
-						: 0;
+	return (i->invflags & ~XT_UDP_INV_MASK) ? xfail(x, -EINVAL, "unknown inversion flags") : 0;
 }
 
 static int icmp_check(const struct xcheck *x)
@@ -711,12 +710,13 @@ static bool has_syn_match(const struct xcheck *x)
 static int tcpmss_check(const struct xcheck *x)
 {
 	const struct xt_tcpmss_info *i = x->data;
-	unsigned int ok = (1u << NF_INET_FORWARD) | (1u << NF_INET_LOCAL_OUT) |
-			  (1u << NF_INET_POST_ROUTING);
+	unsigned int ok =
+		(1u << NF_INET_FORWARD) | (1u << NF_INET_LOCAL_OUT) | (1u << NF_INET_POST_ROUTING);
 
 	if (i->mss == XT_TCPMSS_CLAMP_PMTU && (x->hook_mask & ~ok))
-		return xfail(x, -EINVAL, "--clamp-mss-to-pmtu only works in FORWARD, OUTPUT "
-					 "and POSTROUTING");
+		return xfail(x, -EINVAL,
+			     "--clamp-mss-to-pmtu only works in FORWARD, OUTPUT "
+			     "and POSTROUTING");
 	if (!has_syn_match(x))
 		return xfail(x, -EINVAL, "only works on TCP SYN packets (add --syn)");
 	return 0;
@@ -727,8 +727,8 @@ static int rpfilter_check(const struct xcheck *x)
 	const struct xt_rpfilter_info *i = x->data;
 
 	/* XT_RPFILTER_OPTION_MASK, which Debian 12's uapi headers lack */
-	unsigned int known = XT_RPFILTER_LOOSE | XT_RPFILTER_VALID_MARK |
-			     XT_RPFILTER_ACCEPT_LOCAL | XT_RPFILTER_INVERT;
+	unsigned int known = XT_RPFILTER_LOOSE | XT_RPFILTER_VALID_MARK | XT_RPFILTER_ACCEPT_LOCAL |
+			     XT_RPFILTER_INVERT;
 
 	if (i->flags & ~known)
 		return xfail(x, -EINVAL, "unknown options");
@@ -744,18 +744,18 @@ static const struct {
 	int revision; /* -1: all */
 	int (*check)(const struct xcheck *x);
 } checkentry[] = {
-	{ "tcp", false, 0, tcp_check },
-	{ "udp", false, 0, udp_check },
-	{ "udplite", false, 0, udp_check },
-	{ "icmp", false, 0, icmp_check },
-	{ "multiport", false, 0, multiport0_check },
-	{ "multiport", false, 1, multiport1_check },
-	{ "rpfilter", false, -1, rpfilter_check },
-	{ "SECMARK", true, -1, secmark_check },
-	{ "CONNSECMARK", true, -1, connsecmark_check },
-	{ "REJECT", true, -1, reject_check },
-	{ "LOG", true, -1, log_check },
-	{ "TCPMSS", true, -1, tcpmss_check },
+	{"tcp", false, 0, tcp_check},
+	{"udp", false, 0, udp_check},
+	{"udplite", false, 0, udp_check},
+	{"icmp", false, 0, icmp_check},
+	{"multiport", false, 0, multiport0_check},
+	{"multiport", false, 1, multiport1_check},
+	{"rpfilter", false, -1, rpfilter_check},
+	{"SECMARK", true, -1, secmark_check},
+	{"CONNSECMARK", true, -1, connsecmark_check},
+	{"REJECT", true, -1, reject_check},
+	{"LOG", true, -1, log_check},
+	{"TCPMSS", true, -1, tcpmss_check},
 };
 
 /* find_check_match()/check_target(): lookup, then xt_check_match/target's checks. */
@@ -774,8 +774,7 @@ static int check_extension(const struct vctx *c, unsigned int idx, const struct 
 	x = ipt2bpf_ext_lookup(name, rev, target, &err);
 	if (!x) {
 		if (err == -EINVAL)
-			return ipt2bpf_diag_set(c->diag, err,
-						"%s: %s name is not NUL-terminated",
+			return ipt2bpf_diag_set(c->diag, err, "%s: %s name is not NUL-terminated",
 						entry_name(c, idx, nb, sizeof(nb)), kind);
 		return ipt2bpf_diag_set(c->diag, err, "%s: %s '%s' (revision %u): %s",
 					entry_name(c, idx, nb, sizeof(nb)), kind, name, rev,
@@ -784,9 +783,12 @@ static int check_extension(const struct vctx *c, unsigned int idx, const struct 
 						: "no such revision");
 	}
 	snprintf(what, sizeof(what), "%s '%s' (revision %u)", kind, x->name, rev);
-	xc = (struct xcheck){ .c = c, .idx = idx, .e = e, .what = what,
-			      .data = hdr + sizeof(struct xt_entry_target),
-			      .hook_mask = c->comefrom[idx] };
+	xc = (struct xcheck){.c = c,
+			     .idx = idx,
+			     .e = e,
+			     .what = what,
+			     .data = hdr + sizeof(struct xt_entry_target),
+			     .hook_mask = c->comefrom[idx]};
 
 	if (x->size != size) {
 		snprintf(reason, sizeof(reason), "payload is %u bytes, the kernel expects %zu",
@@ -842,7 +844,7 @@ static int find_check_entry(const struct vctx *c, unsigned int idx)
 
 static int validate(const struct ipt_replace *repl, size_t len, struct ipt2bpf_diag *diag)
 {
-	struct vctx c = { .diag = diag };
+	struct vctx c = {.diag = diag};
 	_cleanup_free_ unsigned int *arrays = NULL;
 	unsigned int valid_table_hooks = 0;
 	bool table_known = false;
@@ -858,8 +860,8 @@ static int validate(const struct ipt_replace *repl, size_t len, struct ipt2bpf_d
 	memcpy(c.table, repl->name, sizeof(c.table));
 	c.table[sizeof(c.table) - 1] = '\0';
 	if (repl->num_counters >= INT_MAX / sizeof(struct xt_counters))
-		return ipt2bpf_diag_set(diag, -ENOMEM, "%s: num_counters %u is too large",
-					c.table, repl->num_counters);
+		return ipt2bpf_diag_set(diag, -ENOMEM, "%s: num_counters %u is too large", c.table,
+					repl->num_counters);
 	if (repl->num_counters == 0)
 		return ipt2bpf_diag_set(diag, -EINVAL, "%s: num_counters is 0", c.table);
 	if ((uint64_t)len < (uint64_t)repl->size + sizeof(*repl))
@@ -868,8 +870,8 @@ static int validate(const struct ipt_replace *repl, size_t len, struct ipt2bpf_d
 					repl->size, len);
 	/* xt_alloc_table_info() */
 	if ((uint64_t)repl->size + XT_TABLE_INFO_SIZE >= XT_MAX_TABLE_SIZE)
-		return ipt2bpf_diag_set(diag, -ENOMEM, "%s: table size %u is too large",
-					c.table, repl->size);
+		return ipt2bpf_diag_set(diag, -ENOMEM, "%s: table size %u is too large", c.table,
+					repl->size);
 
 	/* translate_table() */
 	c.base = (const unsigned char *)repl->entries;
@@ -882,8 +884,8 @@ static int validate(const struct ipt_replace *repl, size_t len, struct ipt2bpf_d
 		c.hook_entry[h] = c.underflow[h] = HOOK_UNSET;
 	/* xt_alloc_entry_offsets() */
 	if (c.num_entries > XT_MAX_TABLE_SIZE / sizeof(unsigned int))
-		return ipt2bpf_diag_set(diag, -ENOMEM, "%s: num_entries %u is too large",
-					c.table, c.num_entries);
+		return ipt2bpf_diag_set(diag, -ENOMEM, "%s: num_entries %u is too large", c.table,
+					c.num_entries);
 	/*
 	 * No more entries can fit than size / MIN_ENTRY_SIZE; a larger
 	 * num_entries fails the count check below with -EINVAL either way.
@@ -928,8 +930,8 @@ static int validate(const struct ipt_replace *repl, size_t len, struct ipt2bpf_d
 
 	/* __do_replace(): xt_counters_alloc(), then the table itself. */
 	if ((uint64_t)repl->num_counters * sizeof(struct xt_counters) > XT_MAX_TABLE_SIZE)
-		return ipt2bpf_diag_set(diag, -ENOMEM, "%s: num_counters %u is too large",
-					c.table, repl->num_counters);
+		return ipt2bpf_diag_set(diag, -ENOMEM, "%s: num_counters %u is too large", c.table,
+					repl->num_counters);
 	for (size_t i = 0; i < ARRAY_SIZE(tables); i++)
 		if (strcmp(tables[i].name, c.table) == 0) {
 			table_known = true;

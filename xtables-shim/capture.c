@@ -792,10 +792,26 @@ static int capture_set_add_counters(const void *user, unsigned int len)
 	return LOCKED(do_add_counters(user, len));
 }
 
-/* Newest first, like the kernel's list_add() of each new table. */
+/*
+ * Newest first, like the kernel's list_add() of each new table.  Tables an
+ * earlier process committed to the directory exist, as in a kernel that kept
+ * them: they come to life now, in commit order.
+ */
 static int do_table_names(char *buf, size_t len)
 {
 	size_t n = 0;
+
+	for (unsigned int pos = 1; pos <= last_committed; pos++)
+		for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
+			struct table *t;
+			int err;
+
+			if (tables[i].committed != pos || tables[i].seq)
+				continue;
+			err = find_table(tables[i].name, &t);
+			if (err)
+				return err;
+		}
 
 	for (unsigned int seq = last_seq; seq > 0; seq--)
 		for (size_t i = 0; i < ARRAY_SIZE(tables); i++)

@@ -12,7 +12,8 @@
  *     so iptables never decides to load ip_tables;
  *   - /proc/sys/kernel/modprobe reads as missing and posix_spawn() is refused,
  *     so no module gets loaded whatever iptables decides;
- *   - the xtables lock (/run/xtables.lock) moves to the backend's lock_path.
+ *   - the xtables lock (/run/xtables.lock or $XTABLES_LOCKFILE) moves to the
+ *     backend's lock_path.
  * Raw IPv6 sockets are refused so ip6tables cannot reach the kernel either.
  * Without IPT2BPF_SHIM_MODE every call goes straight to libc.
  */
@@ -421,6 +422,25 @@ EXPORT int setsockopt(int fd, int level, int optname, const void *optval, sockle
 
 enum special_path { PATH_OTHER, PATH_TABLES_NAMES, PATH_LOCK, PATH_MODPROBE };
 
+/*
+ * The lock guards kernel state, which a backend owns now: wherever iptables
+ * would take it, the default path or $XTABLES_LOCKFILE, it moves.  (The
+ * capture front end points XTABLES_LOCKFILE into a missing directory, so an
+ * iptables that did not load the shim fails on the lock before it reaches
+ * the kernel.)
+ */
+static bool is_lock_path(const char *path)
+{
+	const char *env = getenv("XTABLES_LOCKFILE");
+
+	if (env && *env && !strcmp(path, env))
+		return true;
+	for (size_t i = 0; i < sizeof(LOCK_PATHS) / sizeof(LOCK_PATHS[0]); i++)
+		if (!strcmp(path, LOCK_PATHS[i]))
+			return true;
+	return false;
+}
+
 static enum special_path classify(int dirfd, const char *path)
 {
 	if (shim_mode() != MODE_BACKEND || !path || (path[0] != '/' && dirfd != AT_FDCWD))
@@ -429,9 +449,8 @@ static enum special_path classify(int dirfd, const char *path)
 		return PATH_TABLES_NAMES;
 	if (!strcmp(path, MODPROBE_PATH))
 		return PATH_MODPROBE;
-	for (size_t i = 0; i < sizeof(LOCK_PATHS) / sizeof(LOCK_PATHS[0]); i++)
-		if (!strcmp(path, LOCK_PATHS[i]))
-			return backend->lock_path && backend->lock_path() ? PATH_LOCK : PATH_OTHER;
+	if (is_lock_path(path))
+		return backend->lock_path && backend->lock_path() ? PATH_LOCK : PATH_OTHER;
 	return PATH_OTHER;
 }
 

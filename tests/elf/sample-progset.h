@@ -45,7 +45,8 @@ struct sample {
 static inline struct bpf_insn sample_insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off,
 					  int32_t imm)
 {
-	return (struct bpf_insn){.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
+	return (struct bpf_insn){
+		.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
 }
 
 #define S_MOV_REG(d, s)	       sample_insn(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
@@ -117,7 +118,9 @@ static inline void sample_prog(struct sample *s, unsigned int i, const char *nam
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->section = section;
 	p->type = type;
-	p->role = xdp ? IPT2BPF_P_XDP : !strcmp(section, "tc") ? IPT2BPF_P_EGRESS : IPT2BPF_P_INGRESS;
+	p->role = xdp			   ? IPT2BPF_P_XDP
+		  : !strcmp(section, "tc") ? IPT2BPF_P_EGRESS
+					   : IPT2BPF_P_INGRESS;
 	p->insns = s->insns[i];
 	p->funcs = s->funcs[i];
 	p->relocs = s->relocs[i];

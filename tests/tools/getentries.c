@@ -4,6 +4,7 @@
  *
  *   getentries TABLE [OUT]            dump this netns' TABLE (GET_INFO + GET_ENTRIES) as a blob
  *   getentries --same SENT CAPTURED   compare two SET_REPLACE buffers byte for byte
+ *   getentries --same-names SENT CAPTURED   the same, but for bytes after extension names' NUL
  *   getentries --kernel SENT DUMP     compare a SET_REPLACE buffer with a kernel dump
  *   getentries --dumps DUMP DUMP      compare two dumps (the shim's and the kernel's)
  *   getentries --print BLOB           one line per entry, for debugging
@@ -218,7 +219,44 @@ static void locate(const struct ipt_replace *r, size_t off, char *buf, size_t le
 	}
 }
 
-static int same(const char *pa, const char *pb)
+/* Byte i of the entries is padding after the NUL of a match or target name. */
+static bool in_name_padding(const struct ipt_replace *r, size_t i)
+{
+	const unsigned char *base = (const unsigned char *)r->entries;
+	size_t pos = 0;
+
+	while (pos + sizeof(struct ipt_entry) <= r->size) {
+		const struct ipt_entry *e = (const void *)(base + pos);
+
+		if (e->next_offset < sizeof(*e) || pos + e->next_offset > r->size)
+			return false;
+		if (i < pos + e->next_offset) {
+			size_t m = pos + sizeof(*e);
+
+			while (m + sizeof(struct xt_entry_match) <= pos + e->next_offset) {
+				const struct xt_entry_match *em = (const void *)(base + m);
+				size_t name = m + offsetof(struct xt_entry_match, u.user.name);
+				size_t len = strnlen(em->u.user.name, sizeof(em->u.user.name));
+
+				if (i >= name + len && i < name + sizeof(em->u.user.name))
+					return true;
+				if (em->u.match_size == 0)
+					return false;
+				m += em->u.match_size;
+			}
+			return false;
+		}
+		pos += e->next_offset;
+	}
+	return false;
+}
+
+/*
+ * loose_names: also ignore bytes after the NUL of extension names.  Rules
+ * iptables read back from the kernel carry whatever was in its buffer there:
+ * copy_entries_to_user() writes only strlen(name) + 1 bytes of each name.
+ */
+static int same(const char *pa, const char *pb, bool loose_names)
 {
 	struct blob a = {0}, b = {0};
 	const size_t ptr = offsetof(struct ipt_replace, counters);
@@ -232,14 +270,19 @@ static int same(const char *pa, const char *pb)
 		return 1;
 	}
 	for (size_t i = 0; i < a.len; i++) {
+		size_t in_entries = i - sizeof(struct ipt_replace);
+
 		if (i >= ptr && i < ptr + sizeof(a.repl->counters))
 			continue;
 		if (((unsigned char *)a.repl)[i] == ((unsigned char *)b.repl)[i])
 			continue;
+		if (i >= sizeof(struct ipt_replace) && loose_names &&
+		    in_name_padding(a.repl, in_entries) && in_name_padding(b.repl, in_entries))
+			continue;
 		if (i < sizeof(struct ipt_replace))
 			snprintf(where, sizeof(where), "ipt_replace header byte %zu", i);
 		else
-			locate(a.repl, i - sizeof(struct ipt_replace), where, sizeof(where));
+			locate(a.repl, in_entries, where, sizeof(where));
 		fprintf(stderr, "getentries: %s and %s differ at byte %zu: %s\n", pa, pb, i, where);
 		return 1;
 	}
@@ -407,7 +450,9 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "--print"))
 		return print(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "--same"))
-		return same(argv[2], argv[3]);
+		return same(argv[2], argv[3], false);
+	if (argc == 4 && !strcmp(argv[1], "--same-names"))
+		return same(argv[2], argv[3], true);
 	if (argc == 4 && !strcmp(argv[1], "--kernel"))
 		return compare(argv[2], argv[3], true);
 	if (argc == 4 && !strcmp(argv[1], "--dumps"))
@@ -415,7 +460,7 @@ int main(int argc, char **argv)
 	if ((argc == 2 || argc == 3) && argv[1][0] != '-')
 		return dump_table(argv[1], argc == 3 ? argv[2] : NULL);
 	fprintf(stderr, "usage: getentries TABLE [OUT]\n"
-			"       getentries --same SENT CAPTURED\n"
+			"       getentries --same[-names] SENT CAPTURED\n"
 			"       getentries --kernel SENT DUMP\n"
 			"       getentries --dumps DUMP DUMP\n"
 			"       getentries --print BLOB\n");

@@ -3,7 +3,7 @@
  * pcap.h: classic pcap files (LINKTYPE_ETHERNET) and IPv4/TCP/UDP/ICMP packet
  * builders with correct checksums, for the differential test tools.
  *
- * Header-only on purpose: every tests/tools/*.c is its own binary (see the
+ * Header-only on purpose: every C file in tests/tools is its own binary (see the
  * Makefile), so a pcap.c would be linked as a tool of its own.
  *
  * Builders work on byte buffers with explicit big-endian stores: packets are

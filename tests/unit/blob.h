@@ -24,19 +24,20 @@
 #include <linux/netfilter/x_tables.h>
 #include <linux/netfilter_ipv4/ip_tables.h>
 
-#define FILTER_HOOKS ((1u << NF_INET_LOCAL_IN) | (1u << NF_INET_FORWARD) | (1u << NF_INET_LOCAL_OUT))
-#define VERDICT_ACCEPT (-NF_ACCEPT - 1)
-#define VERDICT_DROP   (-NF_DROP - 1)
-#define VERDICT_QUEUE  (-NF_QUEUE - 1)
-#define VERDICT_RETURN XT_RETURN
+#define FILTER_HOOKS                                                                               \
+	((1u << NF_INET_LOCAL_IN) | (1u << NF_INET_FORWARD) | (1u << NF_INET_LOCAL_OUT))
+#define VERDICT_ACCEPT	 (-NF_ACCEPT - 1)
+#define VERDICT_DROP	 (-NF_DROP - 1)
+#define VERDICT_QUEUE	 (-NF_QUEUE - 1)
+#define VERDICT_RETURN	 XT_RETURN
 #define BLOB_MAX_ENTRIES 256
 
 struct blob {
 	unsigned char buf[65536]; /* entries */
 	unsigned int len;
-	unsigned int n;			     /* finished entries */
-	unsigned int off[BLOB_MAX_ENTRIES];  /* entry offsets */
-	unsigned int cur;		     /* offset of the entry being built */
+	unsigned int n;			    /* finished entries */
+	unsigned int off[BLOB_MAX_ENTRIES]; /* entry offsets */
+	unsigned int cur;		    /* offset of the entry being built */
 	char name[XT_TABLE_MAXNAMELEN];
 	unsigned int valid_hooks;
 	unsigned int hook_entry[NF_INET_NUMHOOKS];
@@ -71,8 +72,8 @@ static inline unsigned int blob_entry(struct blob *b, const struct ipt_ip *ip)
 	return b->n;
 }
 
-static inline void blob_match(struct blob *b, const char *name, unsigned char rev,
-			      const void *data, size_t size)
+static inline void blob_match(struct blob *b, const char *name, unsigned char rev, const void *data,
+			      size_t size)
 {
 	struct ipt_entry *e = (struct ipt_entry *)(b->buf + b->cur);
 	struct xt_entry_match *m = (struct xt_entry_match *)(b->buf + b->len);
@@ -114,7 +115,7 @@ static inline unsigned int blob_std(struct blob *b, int verdict)
 
 static inline unsigned int blob_error(struct blob *b, const char *chain)
 {
-	char name[XT_FUNCTION_MAXNAMELEN] = { 0 };
+	char name[XT_FUNCTION_MAXNAMELEN] = {0};
 
 	blob_entry(b, NULL);
 	strncpy(name, chain, sizeof(name) - 1);

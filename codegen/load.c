@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Loading a program set straight into the kernel: maps, fd patching, verification. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "load.h"
+#include "../translator/util.h"
+
+#define VERIFIER_LOG_SIZE (16U << 20)
+#define VERIFIER_LOG_LINES 30
+
+void ipt2bpf_loaded_close(struct ipt2bpf_loaded *l)
+{
+	for (unsigned int i = 0; i < l->n_maps; i++)
+		if (l->map_fds[i] >= 0)
+			close(l->map_fds[i]);
+	for (unsigned int i = 0; i < l->n_progs; i++)
+		if (l->prog_fds[i] >= 0)
+			close(l->prog_fds[i]);
+	free(l->prog_fds);
+	memset(l, 0, sizeof(*l));
+}
+
+/* The last lines of the verifier log that fit in room bytes: where the error is. */
+static const char *log_tail(const char *log, size_t room)
+{
+	size_t len = strlen(log);
+	const char *p;
+	unsigned int lines = 0;
+
+	while (len && log[len - 1] == '\n')
+		len--;
+	for (p = log + len; p > log; p--) {
+		if (p[-1] == '\n' && ++lines == VERIFIER_LOG_LINES)
+			break;
+		if ((size_t)(log + len - p) + 1 >= room) {
+			/* Start at a line boundary if there is one. */
+			const char *nl = memchr(p, '\n', (size_t)(log + len - p));
+
+			return nl ? nl + 1 : p;
+		}
+	}
+	return p;
+}
+
+static int create_maps(const struct ipt2bpf_progset *ps, struct ipt2bpf_loaded *l,
+		       struct ipt2bpf_diag *diag)
+{
+	for (unsigned int i = 0; i < ps->n_maps; i++) {
+		const struct ipt2bpf_map_spec *m = &ps->maps[i];
+		LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = m->flags);
+		int fd = bpf_map_create(m->type, m->name, m->key_size, m->value_size,
+					m->max_entries, &mo);
+
+		if (fd < 0) {
+			int err = -errno;
+
+			return ipt2bpf_diag_set(diag, err, "map %s: cannot create it: %s", m->name,
+						strerror(-err));
+		}
+		l->map_fds[i] = fd;
+	}
+	return 0;
+}
+
+static int load_prog(const struct ipt2bpf_progset *ps, const struct ipt2bpf_prog *p,
+		     const struct ipt2bpf_loaded *l, struct ipt2bpf_diag *diag)
+{
+	_cleanup_free_ struct bpf_insn *insns = NULL;
+	_cleanup_free_ char *log = NULL;
+	LIBBPF_OPTS(bpf_prog_load_opts, po);
+	int fd, err;
+
+	insns = malloc((size_t)p->n_insns * sizeof(*insns));
+	if (!insns)
+		return ipt2bpf_diag_set(diag, -ENOMEM, "%s: out of memory", p->name);
+	memcpy(insns, p->insns, (size_t)p->n_insns * sizeof(*insns));
+	for (unsigned int i = 0; i < p->n_relocs; i++) {
+		const struct ipt2bpf_reloc *r = &p->relocs[i];
+
+		if (r->insn >= p->n_insns || r->map >= ps->n_maps ||
+		    insns[r->insn].code != (BPF_LD | BPF_DW | BPF_IMM))
+			return ipt2bpf_diag_set(diag, -EINVAL, "%s: bad map relocation %u",
+						p->name, i);
+		insns[r->insn].src_reg = BPF_PSEUDO_MAP_FD;
+		insns[r->insn].imm = l->map_fds[r->map];
+	}
+
+	fd = bpf_prog_load(p->type, p->name, "GPL", insns, p->n_insns, &po);
+	if (fd >= 0)
+		return fd;
+	err = -errno;
+	/* Load again with the log on (it is slow and big) to say why. */
+	log = calloc(1, VERIFIER_LOG_SIZE);
+	if (log) {
+		po.log_buf = log;
+		po.log_size = VERIFIER_LOG_SIZE;
+		po.log_level = 1;
+		fd = bpf_prog_load(p->type, p->name, "GPL", insns, p->n_insns, &po);
+		if (fd >= 0) /* cannot happen, but then it loaded */
+			return fd;
+		if (log[0]) {
+			size_t room = sizeof(diag->msg) - strlen(p->name) - 64;
+
+			return ipt2bpf_diag_set(diag, err, "%s: the verifier rejected it (%s):\n%s",
+						p->name, strerror(-err), log_tail(log, room));
+		}
+	}
+	return ipt2bpf_diag_set(diag, err, "%s: cannot load it: %s", p->name, strerror(-err));
+}
+
+int ipt2bpf_progset_load(const struct ipt2bpf_progset *ps, struct ipt2bpf_loaded *l,
+			 struct ipt2bpf_diag *diag)
+{
+	int err;
+
+	memset(l, 0, sizeof(*l));
+	for (unsigned int i = 0; i < IPT2BPF_MAX_MAPS; i++)
+		l->map_fds[i] = -1;
+	l->n_maps = ps->n_maps;
+	l->prog_fds = malloc((ps->n_progs ? ps->n_progs : 1) * sizeof(int));
+	if (!l->prog_fds) {
+		err = ipt2bpf_diag_set(diag, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	l->n_progs = ps->n_progs;
+	for (unsigned int i = 0; i < ps->n_progs; i++)
+		l->prog_fds[i] = -1;
+
+	err = create_maps(ps, l, diag);
+	if (err)
+		goto fail;
+	for (unsigned int i = 0; i < ps->n_progs; i++) {
+		int fd = load_prog(ps, &ps->progs[i], l, diag);
+
+		if (fd < 0) {
+			err = fd;
+			goto fail;
+		}
+		l->prog_fds[i] = fd;
+	}
+	/* "No device" (the kernel's all-zero name) matches what an empty name matches. */
+	err = ipt2bpf_ifaces_set(ps, l, 0, "");
+	if (err) {
+		ipt2bpf_diag_set(diag, err, "%s: cannot set interface patterns: %s",
+				 IPT2BPF_MAP_IFACES, strerror(-err));
+		goto fail;
+	}
+	return 0;
+fail:
+	ipt2bpf_loaded_close(l);
+	return err;
+}
+
+int ipt2bpf_ifaces_set(const struct ipt2bpf_progset *ps, const struct ipt2bpf_loaded *l,
+		       uint32_t ifindex, const char *name)
+{
+	int map = ipt2bpf_progset_find_map(ps, IPT2BPF_MAP_IFACES);
+	unsigned int words = (ps->n_ifpats + 63) / 64;
+
+	if (map < 0 || (unsigned int)map >= l->n_maps || l->map_fds[map] < 0)
+		return -ENOENT;
+	for (unsigned int w = 0; w < words; w++) {
+		struct ipt2bpf_ifkey key = { .ifindex = ifindex, .word = w };
+		uint64_t bits = 0;
+
+		for (unsigned int b = 0; b < 64 && w * 64 + b < ps->n_ifpats; b++)
+			if (ipt2bpf_ifpat_match(&ps->ifpats[w * 64 + b], name))
+				bits |= 1ULL << b;
+		/* Absent means no pattern matches: keep only interfaces that match something. */
+		if (bits) {
+			if (bpf_map_update_elem(l->map_fds[map], &key, &bits, BPF_ANY))
+				return -errno;
+		} else if (bpf_map_delete_elem(l->map_fds[map], &key) && errno != ENOENT) {
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+int ipt2bpf_counters_read(int map_fd, unsigned int n, struct ipt2bpf_counter *out)
+{
+	_cleanup_free_ struct ipt2bpf_counter *vals = NULL;
+	int ncpus = libbpf_num_possible_cpus();
+
+	if (ncpus <= 0)
+		return ncpus < 0 ? ncpus : -EINVAL;
+	vals = calloc((size_t)ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(map_fd, &i, vals))
+			return -errno;
+		out[i] = (struct ipt2bpf_counter){ 0 };
+		for (int c = 0; c < ncpus; c++) {
+			out[i].pcnt += vals[c].pcnt;
+			out[i].bcnt += vals[c].bcnt;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,371 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# tests/diff/run.sh: the differential test. The kernel is the oracle.
+#
+#   tests/diff/run.sh [-s SEEDS] [-b FIRST_SEED] [-k NRULES] [-m NPACKETS]
+#                     [-l LOOP_SEEDS] [--self-check] [--keep-all]
+#
+# For each seed: rulegen writes a random filter rule set and, per chain,
+# packets aimed at it. kdiff (tests/tools/kdiff.c) loads the rules into
+# iptables-legacy in the firewall namespace, sends the packets and reads the
+# per-rule counters; `ipt2bpf trace` runs the same packets through the
+# compiled program. Both print one JSON object per packet:
+#
+#   {"n":1,"verdict":"DROP","counted":["INPUT#2","block#4"],"policy":false}
+#
+# and the lines must be equal (field by field; counted in the same order).
+#
+# Known, documented difference: INPUT fragments. The kernel reassembles
+# before the INPUT hook and judges the datagram when its last fragment
+# arrives; ipt2bpf judges the first fragment as the datagram and applies that
+# verdict to the rest. So for INPUT the fragments of one datagram (rulegen's
+# .meta sidecar groups them) are compared as one decision: the union of the
+# counted rules, the first verdict that is not PASS, and the policy flag.
+#
+# Then --loop rule sets (chain loops): the kernel and ipt2bpf must both refuse
+# them (or, for a loop no built-in chain reaches, both accept).
+#
+# Environment: IPT2BPF (default build/ipt2bpf), O (build dir for the tools,
+# default build), DIFF_ID (namespace names; default the shell's pid).
+# --self-check runs kdiff twice instead of kdiff and ipt2bpf (the oracle must
+# be deterministic) and checks kdiff's counters against iptables-legacy-save -c.
+# Failing cases are kept in tests/out/diff/ (--keep-all keeps every case).
+#
+# Exit status: 0 all agree, 1 mismatches, 2 the harness itself failed.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+O=${O:-build}
+[[ $O = /* ]] || O=$ROOT/$O
+IPT2BPF=${IPT2BPF:-$ROOT/build/ipt2bpf}
+[[ $IPT2BPF = /* ]] || IPT2BPF=$ROOT/$IPT2BPF
+DIFF_ID=${DIFF_ID:-$$}
+OUT=$ROOT/tests/out/diff
+
+SEEDS=24
+FIRST=1
+NRULES=30
+NPACKETS=300
+LOOPS=8
+SELF=0
+KEEP_ALL=0
+SHOW=10
+
+usage() {
+	sed -n '4,9p' "$0" | sed 's/^# \{0,1\}//'
+	exit 2
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	-s) SEEDS=$2; shift ;;
+	-b) FIRST=$2; shift ;;
+	-k) NRULES=$2; shift ;;
+	-m) NPACKETS=$2; shift ;;
+	-l) LOOPS=$2; shift ;;
+	--self-check) SELF=1 ;;
+	--keep-all) KEEP_ALL=1 ;;
+	-h | --help) usage ;;
+	*) usage ;;
+	esac
+	shift
+done
+
+die() {
+	echo "difftest: $*" >&2
+	exit 2
+}
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, iptables-legacy)"
+command -v iptables-legacy-restore >/dev/null || die "iptables-legacy-restore not found"
+make -s -C "$ROOT" O="$O" "$O/tests/rulegen" "$O/tests/kdiff" >&2 ||
+	die "building rulegen and kdiff failed"
+RULEGEN=$O/tests/rulegen
+KDIFF=$O/tests/kdiff
+if [ $SELF = 0 ] && [ ! -x "$IPT2BPF" ]; then
+	die "$IPT2BPF not found (set IPT2BPF, or use --self-check to test the oracle alone)"
+fi
+
+TOPO=$ROOT/tests/diff/topology.sh
+read -r NS_C NS_FW _ < <("$TOPO" names "$DIFF_ID")
+TMP=$(mktemp -d /tmp/difftest.XXXXXX)
+cleanup() {
+	"$TOPO" down "$DIFF_ID" || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+"$TOPO" up "$DIFF_ID" || die "topology setup failed"
+mkdir -p "$OUT"
+
+in_fw() { ip netns exec "$NS_FW" "$@"; }
+
+kernel_side() { # kernel_side RULES PCAP CHAIN
+	in_fw "$KDIFF" --rules "$1" --pcap "$2" --chain "$3" --inject-ns "$NS_C" --inject-dev vc
+}
+
+bpf_side() { # bpf_side RULES PCAP CHAIN
+	if [ $SELF = 1 ]; then
+		kernel_side "$@"
+	else
+		in_fw "$IPT2BPF" trace "$1" --pcap "$2" --chain "$3" --in vin --out vout --json
+	fi
+}
+
+# compare META KERNEL BPF CHAIN LABEL: prints "decisions N", "mismatches M"
+# and one report per mismatch (up to SHOW).
+COMPARE_AWK='
+function field(line, re,    s) {
+	if (!match(line, re))
+		return "?"
+	s = substr(line, RSTART, RLENGTH)
+	sub(/^"[a-z]+":/, "", s)
+	return s
+}
+# Parse one JSON line into V[k], C[k] (counted, as printed), P[k].
+function parse(line, side, k,    c) {
+	gsub(/[ \t\r]/, "", line)
+	RAW[side, k] = line
+	V[side, k] = field(line, "\"verdict\":\"[A-Z]+\"")
+	gsub(/"/, "", V[side, k])
+	c = field(line, "\"counted\":\\[[^]]*\\]")
+	gsub(/[\[\]"]/, "", c)
+	C[side, k] = c
+	P[side, k] = field(line, "\"policy\":(true|false)")
+	if (field(line, "\"n\":[0-9]+") != k)
+		V[side, k] = "BAD-n:" field(line, "\"n\":[0-9]+")
+}
+# Sorted union of comma lists.
+function union(a, b,    n, i, j, v, s, x, seen, out, m) {
+	n = split(a "," b, x, ",")
+	m = 0
+	for (i = 1; i <= n; i++)
+		if (x[i] != "" && !(x[i] in seen)) {
+			seen[x[i]] = 1
+			out[++m] = x[i]
+		}
+	# insertion sort: lists are short
+	for (i = 2; i <= m; i++) {
+		v = out[i]
+		for (j = i - 1; j >= 1 && out[j] > v; j--)
+			out[j + 1] = out[j]
+		out[j + 1] = v
+	}
+	s = ""
+	for (i = 1; i <= m; i++)
+		s = s (i > 1 ? "," : "") out[i]
+	return s
+}
+FILENAME == META { DG[FNR] = $2; d = $0; sub(/^[^ ]+ [^ ]+ /, "", d); DESC[FNR] = d; NPK = FNR; next }
+FILENAME == KF { parse($0, "k", FNR); NK = FNR; next }
+FILENAME == BF { parse($0, "b", FNR); NB = FNR; next }
+END {
+	nd = 0; nm = 0
+	for (k = 1; k <= NPK; k++) {
+		d = DG[k]
+		if (!(d in first)) { first[d] = k; order[++nd] = d }
+		last[d] = k
+		for (s = 0; s < 2; s++) {
+			side = s ? "b" : "k"
+			if (!((side, k) in V)) { V[side, k] = "MISSING"; C[side, k] = ""; P[side, k] = "?"; RAW[side, k] = "(no line)" }
+			if (!((side, d) in GV) || GV[side, d] == "PASS")
+				GV[side, d] = V[side, k]
+			GC[side, d] = union(GC[side, d], C[side, k])
+			GP[side, d] = (GP[side, d] == "true" || P[side, k] == "true") ? "true" : P[side, k]
+		}
+	}
+	if (NB > NPK)
+		extra = NB - NPK
+	for (i = 1; i <= nd; i++) {
+		d = order[i]; a = first[d]; z = last[d]
+		if (a == z)
+			same = V["k", a] == V["b", a] && C["k", a] == C["b", a] && P["k", a] == P["b", a]
+		else
+			same = GV["k", d] == GV["b", d] && GC["k", d] == GC["b", d] && GP["k", d] == GP["b", d]
+		if (same)
+			continue
+		nm++
+		if (nm > SHOW)
+			continue
+		if (a == z)
+			printf "mismatch: %s %s packet %d (%s)\n", LABEL, CHAIN, a, DESC[a]
+		else
+			printf "mismatch: %s %s packets %d-%d, one datagram (%s)\n", LABEL, CHAIN, a, z, DESC[a]
+		for (k = a; k <= z; k++) {
+			printf "  kernel:  %s\n", RAW["k", k]
+			printf "  ipt2bpf: %s\n", RAW["b", k]
+		}
+		if (a != z)
+			printf "  datagram: kernel %s [%s] policy %s / ipt2bpf %s [%s] policy %s\n", GV["k", d], GC["k", d], GP["k", d], GV["b", d], GC["b", d], GP["b", d]
+	}
+	if (extra) {
+		nm++
+		printf "mismatch: %s %s: ipt2bpf printed %d lines for %d packets\n", LABEL, CHAIN, NB, NPK
+	}
+	printf "decisions %d\nmismatches %d\n", nd, nm
+}'
+
+compare() { # compare META KERNEL BPF CHAIN LABEL
+	local meta=$1 k=$2 b=$3 chain=$4 label=$5 m=$1
+	if [ "$chain" != INPUT ]; then
+		# every packet its own decision outside INPUT
+		m=$TMP/meta.flat
+		awk '{ $2 = $1; print }' "$1" >"$m"
+	fi
+	awk -v META="$m" -v KF="$k" -v BF="$b" -v CHAIN="$chain" -v LABEL="$label" \
+		-v SHOW="$SHOW" "$COMPARE_AWK" "$m" "$k" "$b"
+}
+
+# --self-check: kdiff's counted rules and policy flags, summed over a run,
+# must equal iptables-legacy-save -c (a rule a packet traverses twice, via
+# two jumps into one user chain, counts twice there and once in JSON: then
+# the saved count is larger, which is reported but not an error).
+check_save() { # check_save JSON CHAIN LABEL
+	local res
+	res=$(in_fw iptables-legacy-save -c -t filter | awk -v LABEL="$3" '
+	FILENAME != "-" {
+		while (match($0, /"[^"]*#[0-9]+"/)) {
+			key = substr($0, RSTART + 1, RLENGTH - 2)
+			J[key]++
+			$0 = substr($0, RSTART + RLENGTH)
+		}
+		next
+	}
+	/^\[/ {
+		split($1, pc, /[\[:]/)
+		num[$3]++
+		S[$3 "#" num[$3]] = pc[2]
+	}
+	END {
+		bad = 0; more = 0
+		for (k in S) {
+			if (S[k] + 0 == J[k] + 0)
+				continue
+			if (S[k] + 0 > J[k] + 0 && J[k] + 0 > 0) { more++; continue }
+			printf "selfcheck: %s %s: iptables-save -c counts %d, kdiff %d\n", LABEL, k, S[k], J[k]
+			bad++
+		}
+		for (k in J)
+			if (!(k in S)) {
+				printf "selfcheck: %s %s: kdiff counted a rule iptables-save does not show\n", LABEL, k
+				bad++
+			}
+		if (more)
+			printf "selfcheck: %s: %d rule(s) counted more often than printed (repeated traversal)\n", LABEL, more
+		print "badsave " bad
+	}' "$1" -)
+	printf '%s\n' "$res" | grep -v '^badsave' >&2 || true
+	[ "$(printf '%s\n' "$res" | sed -n 's/^badsave //p')" = 0 ]
+}
+# policy counts are checked too: the number of JSON lines with policy true
+check_policy() { # check_policy JSON CHAIN LABEL
+	local js sv
+	js=$(grep -c '"policy":true' "$1" || true)
+	sv=$(in_fw iptables-legacy-save -c -t filter | sed -n "s/^:$2 [A-Z]* \[\([0-9]*\):.*/\1/p")
+	if [ "$js" != "$sv" ]; then
+		echo "selfcheck: $3 $2 policy: iptables-save -c counts $sv, kdiff $js" >&2
+		return 1
+	fi
+}
+
+total=0
+mism=0
+sets=0
+reports=$TMP/reports
+: >"$reports"
+harness_fail=0
+
+for ((seed = FIRST; seed < FIRST + SEEDS; seed++)); do
+	d=$TMP/seed-$seed
+	mkdir -p "$d"
+	"$RULEGEN" --seed "$seed" --rules "$d/rules.v4" --pcap-input "$d/INPUT.pcap" \
+		--pcap-forward "$d/FORWARD.pcap" --pcap-output "$d/OUTPUT.pcap" \
+		--nrules "$NRULES" --npackets "$NPACKETS" || die "rulegen --seed $seed failed"
+	sets=$((sets + 1))
+	keep=$KEEP_ALL
+	for chain in INPUT FORWARD OUTPUT; do
+		# ipt2bpf first: should it touch the kernel's tables by mistake,
+		# kdiff's restore puts the rules back
+		brc=0
+		bpf_side "$d/rules.v4" "$d/$chain.pcap" "$chain" >"$d/$chain.bpf" \
+			2>"$d/$chain.bpf.err" || brc=$?
+		krc=0
+		kernel_side "$d/rules.v4" "$d/$chain.pcap" "$chain" >"$d/$chain.kernel" \
+			2>"$d/$chain.kernel.err" || krc=$?
+		if [ $krc != 0 ]; then
+			echo "difftest: kdiff failed (status $krc) on seed $seed $chain:" >&2
+			head -5 "$d/$chain.kernel.err" >&2
+			harness_fail=1
+			keep=1
+			continue
+		fi
+		if [ $SELF = 1 ]; then
+			check_save "$d/$chain.kernel" "$chain" "seed-$seed" || harness_fail=1
+			check_policy "$d/$chain.kernel" "$chain" "seed-$seed" || harness_fail=1
+		fi
+		if [ $brc != 0 ]; then
+			echo "mismatch: seed-$seed $chain: ipt2bpf trace failed (status $brc): $(head -c 300 "$d/$chain.bpf.err")" >>"$reports"
+		fi
+		compare "$d/$chain.pcap.meta" "$d/$chain.kernel" "$d/$chain.bpf" "$chain" \
+			"$OUT/seed-$seed/rules.v4" >"$d/$chain.cmp"
+		n=$(sed -n 's/^decisions //p' "$d/$chain.cmp")
+		m=$(sed -n 's/^mismatches //p' "$d/$chain.cmp")
+		total=$((total + n))
+		mism=$((mism + m))
+		grep '^mismatch:\|^  ' "$d/$chain.cmp" >>"$reports" || true
+		[ "$m" = 0 ] || keep=1
+	done
+	if [ $keep = 1 ]; then
+		rm -rf "$OUT/seed-$seed"
+		cp -r "$d" "$OUT/seed-$seed"
+	fi
+	rm -rf "$d"
+done
+
+# Chain loops: the kernel refuses them with ELOOP when a built-in chain
+# reaches the loop; ipt2bpf must refuse exactly when the kernel does.
+loops_ok=0
+loops_bad=0
+if [ "$LOOPS" -gt 0 ]; then
+	"$RULEGEN" --seed 1 --rules /dev/null --pcap-input "$TMP/empty.pcap" --npackets 0 ||
+		die "rulegen (empty pcap) failed"
+fi
+for ((i = 0; i < LOOPS; i++)); do
+	seed=$((FIRST + i))
+	f=$TMP/loop-$seed.v4
+	"$RULEGEN" --seed "$seed" --loop --rules "$f" --nrules 10 || die "rulegen --loop failed"
+	kr=0
+	in_fw iptables-legacy-restore -w <"$f" 2>/dev/null || kr=1
+	if [ $((seed % 4)) != 3 ] && [ $kr = 0 ]; then
+		echo "difftest: the kernel accepted the looped rule set $f" >&2
+		harness_fail=1
+	fi
+	if [ $SELF = 1 ]; then
+		br=$kr
+	else
+		br=0
+		in_fw "$IPT2BPF" trace "$f" --pcap "$TMP/empty.pcap" --chain INPUT --in vin \
+			--out vout --json >/dev/null 2>"$TMP/loop.err" || br=1
+	fi
+	if [ $kr = $br ]; then
+		loops_ok=$((loops_ok + 1))
+	else
+		loops_bad=$((loops_bad + 1))
+		mkdir -p "$OUT/loops"
+		cp "$f" "$OUT/loops/"
+		echo "mismatch: $OUT/loops/loop-$seed.v4: kernel $([ $kr = 0 ] && echo accepts || echo refuses) it, ipt2bpf $([ $br = 0 ] && echo accepts || echo refuses) it" >>"$reports"
+	fi
+done
+
+echo "difftest: $total packet decisions, $mism mismatches ($sets rule sets)"
+if [ "$LOOPS" -gt 0 ]; then
+	echo "difftest: chain loops: $loops_ok of $((loops_ok + loops_bad)) handled as the kernel does"
+fi
+if [ -s "$reports" ]; then
+	awk -v max="$SHOW" '/^mismatch:/ { n++ } n <= max' "$reports"
+	nrep=$(grep -c '^mismatch:' "$reports" || true)
+	[ "$nrep" -le "$SHOW" ] || echo "... ($nrep mismatches in all; cases kept in $OUT)"
+fi
+[ $harness_fail = 0 ] || exit 2
+[ $mism = 0 ] && [ $loops_bad = 0 ] && [ ! -s "$reports" ] || exit 1
+exit 0
