@@ -340,13 +340,15 @@ static bool revfn(uint8_t family, const char *name, uint8_t revision, bool targe
 	return have;
 }
 
-static int find_revision(const char *name, uint8_t revision, bool target, bool translated_only)
+static int find_revision(const char *raw, uint8_t revision, bool target, bool translated_only)
 {
+	char name[XT_EXTENSION_MAXNAMELEN];
 	int best = -1;
 	bool have;
 
-	if (strnlen(name, XT_EXTENSION_MAXNAMELEN) == XT_EXTENSION_MAXNAMELEN)
-		return -ENOENT;
+	/* do_ipt_get_ctl() terminates xt_get_revision.name at its last byte. */
+	strncpy(name, raw, sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
 	have = revfn(NFPROTO_IPV4, name, revision, target, translated_only, &best);
 	if (!have)
 		have = revfn(NFPROTO_UNSPEC, name, revision, target, translated_only, &best);

@@ -61,7 +61,7 @@ struct err_entry {
 struct table {
 	const char *name;
 	unsigned int valid_hooks;
-	unsigned int seq;	    /* instantiation order, 0: not yet (like a larval table) */
+	unsigned int seq;	/* instantiation order, 0: not yet (like a larval table) */
 	unsigned int committed; /* position in the `tables` file, 0: not committed */
 	unsigned int hook_entry[NF_INET_NUMHOOKS];
 	unsigned int underflow[NF_INET_NUMHOOKS];
@@ -306,7 +306,7 @@ static int mark_chains(unsigned char *base, const struct newinfo *ni, unsigned i
 			back[next] = cur;
 			cur = next;
 		}
-next_hook:;
+	next_hook:;
 	}
 	return 0;
 }
@@ -326,7 +326,7 @@ static int translate(const struct ipt_replace *r, unsigned char *entries, struct
 	if (r->num_entries > XT_MAX_TABLE_SIZE / sizeof(unsigned int))
 		return -ENOMEM;
 	/* Never more offsets than entries can fit: garbage counts cost nothing. */
-	ni->offsets = calloc(r->num_entries < max_entries ? r->num_entries : max_entries + 1,
+	ni->offsets = calloc((r->num_entries < max_entries ? r->num_entries : max_entries) + 1,
 			     sizeof(unsigned int));
 	if (!ni->offsets)
 		return -ENOMEM;

@@ -85,7 +85,7 @@ static struct {
 			    const posix_spawnattr_t *, char *const[], char *const[]);
 } real;
 
-/* Resolved on first use: constructors of other libraries may call us before ours runs. */
+/* Resolved on first use (no constructor: other libraries' constructors may call us first). */
 #define REAL(fn)                                                                                   \
 	({                                                                                         \
 		if (!real.fn)                                                                      \
@@ -210,7 +210,7 @@ static enum shim_mode shim_mode(void)
 /* ---------------------------------------------------------------- placeholder fds */
 
 static pthread_mutex_t fds_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t *fds;	   /* bitmap of placeholder fds */
+static uint64_t *fds; /* bitmap of placeholder fds */
 static size_t fds_words;
 
 static bool fd_is_fake(int fd)
@@ -259,8 +259,8 @@ static int fake_socket(int type)
 	int err;
 
 	if (fd < 0)
-		fd = ipt2bpf_shim_real_open("/dev/null", O_RDWR | (type & SOCK_CLOEXEC ? O_CLOEXEC : 0),
-					    0);
+		fd = ipt2bpf_shim_real_open("/dev/null",
+					    O_RDWR | (type & SOCK_CLOEXEC ? O_CLOEXEC : 0), 0);
 	if (fd < 0)
 		return -1;
 	err = fd_track(fd, true);
@@ -345,10 +345,12 @@ static int fake_getsockopt(int level, int optname, void *optval, socklen_t *optl
 		return -ENOPROTOOPT;
 	if (level != SOL_IP)
 		return -EOPNOTSUPP;
-	if (optname < IPT_BASE_CTL || optname > IPT_SO_GET_MAX)
-		return -ENOPROTOOPT;
 	if (ipt2bpf_shim_copy_in(&len, optlen, sizeof(len)))
 		return -EFAULT;
+	if (len < 0)
+		return -EINVAL;
+	if (optname < IPT_BASE_CTL || optname > IPT_SO_GET_MAX)
+		return -ENOPROTOOPT;
 
 	switch (optname) {
 	case IPT_SO_GET_INFO:
@@ -373,13 +375,13 @@ static int fake_getsockopt(int level, int optname, void *optval, socklen_t *optl
 
 static int fake_setsockopt(int level, int optname, const void *optval, socklen_t optlen)
 {
+	/* __sys_setsockopt() takes an int */
+	if (optlen > INT32_MAX)
+		return -EINVAL;
 	if (level != SOL_IP)
 		return -ENOPROTOOPT;
 	if (optname < IPT_BASE_CTL || optname > IPT_SO_SET_MAX)
 		return -ENOPROTOOPT;
-	/* __sys_setsockopt() takes an int */
-	if (optlen > INT32_MAX)
-		return -EINVAL;
 	switch (optname) {
 	case IPT_SO_SET_REPLACE:
 		return backend->set_replace(optval, optlen);
@@ -634,7 +636,7 @@ EXPORT int lstat64(const char *path, struct stat64 *st)
 	return STAT_BODY(lstat64);
 }
 
-#define STATFS_BODY(fn)                                                                      \
+#define STATFS_BODY(fn)                                                                            \
 	({                                                                                         \
 		int r;                                                                             \
 		if (classify(AT_FDCWD, path) == PATH_TABLES_NAMES) {                               \
@@ -681,8 +683,7 @@ static bool spawn_refused(const char *path)
 {
 	if (shim_mode() != MODE_BACKEND)
 		return false;
-	ipt2bpf_shim_log("not running %s: %s mode must not touch the kernel", path,
-			 backend->name);
+	ipt2bpf_shim_log("not running %s: %s mode must not touch the kernel", path, backend->name);
 	return true;
 }
 

@@ -7,8 +7,14 @@
  *   IPT2BPF_SHIM_MODE    unset or empty: pass everything through untouched;
  *                        "capture": answer IPT_SO_* from emulated tables;
  *                        anything else: refuse the iptables socket (fail closed)
- *   IPT2BPF_CAPTURE_DIR  capture mode: where <table>.blob, `tables` and
- *                        xtables.lock go (must exist)
+ *   IPT2BPF_CAPTURE_DIR  capture mode: an existing directory that receives
+ *                        <table>.blob (each committed IPT_SO_SET_REPLACE
+ *                        buffer: struct ipt_replace + entries, as sent),
+ *                        `tables` (committed names, one per line, in order of
+ *                        first commit) and xtables.lock
+ *
+ * A new backend (forward: to the umh) is one more ipt2bpf_shim_backend and
+ * one more name in choose_mode() (shim.c).
  */
 #ifndef IPT2BPF_SHIM_H
 #define IPT2BPF_SHIM_H

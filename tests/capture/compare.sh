@@ -18,14 +18,14 @@
 # Every file runs twice, with and without --noflush.  The emulated initial
 # tables are checked byte for byte against a fresh namespace's first.
 #
-# usage: tests/capture/compare.sh [BUILD_DIR] [RULES...]
+# usage: tests/capture/compare.sh [BUILD_DIR] [RULES...]   (BUILD_DIR: default $O or build)
 #   default rules: tests/capture/rules/*.v4 and the filter/security part of
 #   ../shared/iptables-tests/dumps/*.  Needs root, iproute2, strace, setpriv.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=${1:-$root/build}
+build=${1:-$root/${O:-build}}
 [ $# -gt 0 ] && shift
 build=$(cd "$build" && pwd) || exit 2
 shim=$build/libipt2bpf-shim.so
@@ -122,8 +122,13 @@ if [ ${#files[@]} -eq 0 ]; then
 	done
 fi
 
+# The table names of a `tables` file on one line.
+names() { tr '\n' ' ' <"$1" 2>/dev/null; }
+
 check_file() {
 	local rules=$1 flush=$2 name d t
+	local opts=(--counters)
+	[ -n "$flush" ] && opts+=("$flush")
 	name="$(basename "$rules") ${flush:-(flush)}"
 	d=$work/case
 	rm -rf "$d"
@@ -132,7 +137,7 @@ check_file() {
 
 	fresh_ns
 	if ! ip netns exec "$ns" strace -f -qq -e trace=setsockopt -s 1000000000 -xx \
-		-o "$d/kernel.strace" "$restore" --counters $flush <"$rules"; then
+		-o "$d/kernel.strace" "$restore" "${opts[@]}" <"$rules"; then
 		fail "$name: the kernel rejects it"
 		return
 	fi
@@ -143,7 +148,7 @@ check_file() {
 	done <"$d/sent/tables"
 
 	if ! as_capture "$d/cap" strace -f -qq -o "$d/cap.strace" \
-		"$restore" --counters $flush <"$rules"; then
+		"$restore" "${opts[@]}" <"$rules"; then
 		fail "$name: capture failed"
 		return
 	fi
@@ -154,8 +159,8 @@ check_file() {
 		head -3 "$d/leak"
 	fi
 	if ! cmp -s "$d/sent/tables" "$d/cap/tables"; then
-		fail "$name: committed tables differ: kernel $(echo $(cat "$d/sent/tables")), " \
-			"capture $(echo $(cat "$d/cap/tables" 2>/dev/null))"
+		fail "$name: committed tables differ: kernel $(names "$d/sent/tables")," \
+			"capture $(names "$d/cap/tables")"
 		return
 	fi
 
@@ -182,7 +187,7 @@ check_file() {
 	done <"$d/sent/tables"
 	if [ $ok = 1 ]; then
 		passes=$((passes + 1))
-		echo "ok: $name: $(echo $(cat "$d/sent/tables"))"
+		echo "ok: $name: $(names "$d/sent/tables")"
 	else
 		fail "$name"
 	fi

@@ -27,7 +27,7 @@ static FILE *devnull;
 
 static void one(const struct ipt_replace *repl, size_t len)
 {
-	struct ipt2bpf_diag diag = { 0 };
+	struct ipt2bpf_diag diag = {0};
 	struct ipt2bpf_table *t = NULL;
 	char name[128];
 	int err;

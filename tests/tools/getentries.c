@@ -190,8 +190,8 @@ static void locate(const struct ipt_replace *r, size_t off, char *buf, size_t le
 			size_t in = off - pos, m = sizeof(*e);
 
 			if (in < sizeof(*e)) {
-				snprintf(buf, len, "entry #%u (offset %zu), header byte %zu", idx, pos,
-					 in);
+				snprintf(buf, len, "entry #%u (offset %zu), header byte %zu", idx,
+					 pos, in);
 				return;
 			}
 			while (m < e->target_offset) {
@@ -200,15 +200,16 @@ static void locate(const struct ipt_replace *r, size_t off, char *buf, size_t le
 				if (em->u.match_size == 0)
 					break;
 				if (in < m + em->u.match_size) {
-					snprintf(buf, len, "entry #%u (offset %zu), match '%.*s' byte %zu",
+					snprintf(buf, len,
+						 "entry #%u (offset %zu), match '%.*s' byte %zu",
 						 idx, pos, XT_EXTENSION_MAXNAMELEN, em->u.user.name,
 						 in - m);
 					return;
 				}
 				m += em->u.match_size;
 			}
-			snprintf(buf, len, "entry #%u (offset %zu), target '%.*s' byte %zu", idx, pos,
-				 XT_EXTENSION_MAXNAMELEN,
+			snprintf(buf, len, "entry #%u (offset %zu), target '%.*s' byte %zu", idx,
+				 pos, XT_EXTENSION_MAXNAMELEN,
 				 ((const struct xt_entry_target *)(base + pos + e->target_offset))
 					 ->u.user.name,
 				 in - e->target_offset);
@@ -349,9 +350,11 @@ static int compare(const char *pa, const char *pb, bool sent_vs_dump)
 	for (unsigned int h = 0; h < NF_INET_NUMHOOKS; h++) {
 		if (sent_vs_dump && !(ra->valid_hooks & (1U << h)))
 			continue;
-		if (ra->hook_entry[h] != rb->hook_entry[h] || ra->underflow[h] != rb->underflow[h]) {
-			fprintf(stderr, "getentries: hook %u: %s has entry %u underflow %u, %s %u/%u\n",
-				h, pa, ra->hook_entry[h], ra->underflow[h], pb, rb->hook_entry[h],
+		if (ra->hook_entry[h] != rb->hook_entry[h] ||
+		    ra->underflow[h] != rb->underflow[h]) {
+			fprintf(stderr,
+				"getentries: hook %u: %s has entry %u underflow %u, %s %u/%u\n", h,
+				pa, ra->hook_entry[h], ra->underflow[h], pb, rb->hook_entry[h],
 				rb->underflow[h]);
 			return 1;
 		}
@@ -374,13 +377,15 @@ static int compare(const char *pa, const char *pb, bool sent_vs_dump)
 			return 1;
 		}
 		if (memcmp(ea, eb, head)) {
-			fprintf(stderr, "getentries: entry #%u (offset %zu): ipt_entry header differs\n",
+			fprintf(stderr,
+				"getentries: entry #%u (offset %zu): ipt_entry header differs\n",
 				idx, pos);
 			return 1;
 		}
 		if (!sent_vs_dump && ea->comefrom != eb->comefrom) {
 			fprintf(stderr,
-				"getentries: entry #%u (offset %zu): comefrom %#x in %s, %#x in %s\n",
+				"getentries: entry #%u (offset %zu): comefrom %#x in %s, %#x in "
+				"%s\n",
 				idx, pos, ea->comefrom, pa, eb->comefrom, pb);
 			return 1;
 		}
@@ -390,13 +395,15 @@ static int compare(const char *pa, const char *pb, bool sent_vs_dump)
 			size_t size = em->u.match_size;
 
 			if (size < sizeof(*em) || m + size > ea->next_offset) {
-				fprintf(stderr, "getentries: %s: malformed extension in entry #%u\n",
-					pa, idx);
+				fprintf(stderr,
+					"getentries: %s: malformed extension in entry #%u\n", pa,
+					idx);
 				return 1;
 			}
 			if (!same_ext(ba + pos + m, bb + pos + m, size, target)) {
 				locate(ra, pos + m, where, sizeof(where));
-				fprintf(stderr, "getentries: %s and %s differ: %s\n", pa, pb, where);
+				fprintf(stderr, "getentries: %s and %s differ: %s\n", pa, pb,
+					where);
 				return 1;
 			}
 			m += size;

@@ -390,6 +390,82 @@ static void gen_l4(struct rule *r)
 	}
 }
 
+/* Rule addresses mostly where the chain's packets are (see src_ok/dst_ok). */
+static uint32_t rule_src(int chain)
+{
+	if (chain == CH_OUTPUT && pct(50)) {
+		static const struct pfx local[] = {
+			{IP4(10, 200, 1, 1), 32}, {IP4(10, 200, 2, 1), 32}, {LOCAL_NET, 16}};
+
+		return pfx_random(&PICK(local));
+	}
+	return pfx_random(&PICK(src_pool));
+}
+
+static uint32_t rule_dst(int chain)
+{
+	static const struct pfx fw[] = {
+		{IP4(10, 200, 1, 1), 32}, {IP4(10, 200, 2, 1), 32}, {IP4(10, 200, 1, 0), 24}};
+	unsigned int k = rnd(100);
+
+	if (chain == CH_INPUT && k < 75)
+		return pfx_random(&(struct pfx){LOCAL_NET, 16});
+	if (chain == CH_INPUT && k < 90)
+		return pfx_random(&PICK(fw));
+	if ((chain == CH_FORWARD || chain == CH_OUTPUT) && k < 85)
+		return pfx_random(&(struct pfx){FORWARD_NET, 16});
+	return pfx_random(&PICK(dst_pool));
+}
+
+static int popcount32(uint32_t v)
+{
+	return __builtin_popcount(v);
+}
+
+/*
+ * Whether a rule matches a small part of the traffic. Random rules that do
+ * not (`-p udp -j DROP`, `! -s 1.2.3.4`) swallow everything after them, and
+ * most rules would never see a packet.
+ */
+static bool narrow(const struct rule *r)
+{
+	return (r->src && !r->src_inv && popcount32(r->smask) >= 16) ||
+	       (r->dst && !r->dst_inv && popcount32(r->dmask) >= 16) ||
+	       (r->sp && !r->sp_inv && r->sport.hi - r->sport.lo < 2048) ||
+	       (r->dp && !r->dp_inv && r->dport.hi - r->dport.lo < 2048) ||
+	       (r->mp && !r->mp_inv) || (r->sr && !r->sr_inv && r->sr_hi - r->sr_lo < 65536) ||
+	       (r->dr && !r->dr_inv && r->dr_hi - r->dr_lo < 65536) ||
+	       (r->icmp && !r->icmp_inv && r->itype != 0xff) || (r->flags && !r->flags_inv) ||
+	       (r->topt && !r->topt_inv) || r->frag == 1;
+}
+
+static void narrow_down(struct rule *r)
+{
+	unsigned int k = rnd(3);
+
+	if (k == 0 && (r->proto == IPPROTO_TCP || r->proto == IPPROTO_UDP) && !r->proto_inv) {
+		r->l4m = true;
+		r->dp = true;
+		r->dp_inv = false;
+		r->dport = rand_prange(&r->dport_spell);
+		if (r->dport.hi - r->dport.lo >= 2048)
+			r->dport.hi = r->dport.lo;
+		r->dport_spell = 0;
+	} else if (k == 1 || (r->src && !r->src_inv)) {
+		r->dst = true;
+		r->dst_inv = false;
+		r->daddr = rule_dst(r->chain);
+		r->dmask = prefix_mask(24 + (int)rnd(9));
+		r->daddr &= r->dmask;
+	} else {
+		r->src = true;
+		r->src_inv = false;
+		r->saddr = rule_src(r->chain);
+		r->smask = prefix_mask(16 + (int)rnd(17));
+		r->saddr &= r->smask;
+	}
+}
+
 static void gen_rule(struct ruleset *rs, struct rule *r, int chain)
 {
 	bool builtin = chain < NBUILTIN;
@@ -402,14 +478,14 @@ static void gen_rule(struct ruleset *rs, struct rule *r, int chain)
 
 	if (pct(35)) {
 		r->src = true;
-		r->src_inv = pct(15);
-		r->saddr = pfx_random(&PICK(src_pool));
+		r->src_inv = pct(10);
+		r->saddr = rule_src(chain);
 		rule_mask(&r->saddr, &r->smask);
 	}
 	if (pct(35)) {
 		r->dst = true;
-		r->dst_inv = pct(15);
-		r->daddr = pfx_random(&PICK(dst_pool));
+		r->dst_inv = pct(10);
+		r->daddr = rule_dst(chain);
 		rule_mask(&r->daddr, &r->dmask);
 	}
 	/* iptables refuses -o in INPUT and -i in OUTPUT, but not in user chains */
@@ -450,7 +526,7 @@ static void gen_rule(struct ruleset *rs, struct rule *r, int chain)
 	if (pct(10)) {
 		r->sr = true;
 		r->sr_inv = pct(20);
-		r->sr_lo = pfx_random(&PICK(src_pool));
+		r->sr_lo = rule_src(chain);
 		r->sr_hi = r->sr_lo + (pct(50) ? rnd(16) : rnd(5000));
 		if (r->sr_hi < r->sr_lo || pct(1)) /* wrapped, or reversed on purpose */
 			r->sr_hi = r->sr_lo - rnd(8);
@@ -458,13 +534,15 @@ static void gen_rule(struct ruleset *rs, struct rule *r, int chain)
 	if (pct(10)) {
 		r->dr = true;
 		r->dr_inv = pct(20);
-		r->dr_lo = pfx_random(&PICK(dst_pool));
+		r->dr_lo = rule_dst(chain);
 		r->dr_hi = r->dr_lo + (pct(50) ? rnd(16) : rnd(5000));
 		if (r->dr_hi < r->dr_lo)
 			r->dr_hi = r->dr_lo;
 	}
 	if (pct(8))
 		r->comment = PICK(comments);
+	if (!narrow(r) && pct(85))
+		narrow_down(r);
 
 	k = rnd(100);
 	if (k < 27) {
@@ -531,6 +609,25 @@ static void gen_ruleset(struct ruleset *rs, int nrules, int nuser)
 		else
 			chain = NBUILTIN + (w - NBUILTIN * 3) / 2;
 		gen_rule(rs, &rs->rules[rs->nrules++], chain);
+	}
+	/* most user chains should be called from somewhere */
+	for (int c = NBUILTIN; c < rs->nchains; c++) {
+		int cand[MAX_RULES], n = 0;
+		bool called = false;
+
+		for (int i = 0; i < rs->nrules; i++) {
+			const struct rule *r = &rs->rules[i];
+
+			called |= (r->target == T_JUMP || r->target == T_GOTO) && r->tchain == c;
+			if (r->chain < NBUILTIN || rs->chains[r->chain].dag < rs->chains[c].dag)
+				cand[n++] = i;
+		}
+		if (called || !n || pct(15))
+			continue;
+		struct rule *r = &rs->rules[cand[rnd((uint32_t)n)]];
+
+		r->target = pct(75) ? T_JUMP : T_GOTO;
+		r->tchain = c;
 	}
 }
 
@@ -834,46 +931,63 @@ static uint32_t random_dst(int chain)
 	return FORWARD_NET | (1 + rnd(0xfffe));
 }
 
-/* An address on, just inside or just outside the edges of NET/MASK. */
-static uint32_t aim_masked(uint32_t net, uint32_t mask)
+/*
+ * Aiming: a value inside a condition (its edges or a random inner value) or
+ * just outside it (edge +-1, the lowest mask bit flipped). Whether "inside"
+ * makes the rule match depends on the condition's "!".
+ */
+static uint32_t aim_masked(uint32_t net, uint32_t mask, bool inside)
 {
 	uint32_t lo = net & mask, hi = net | ~mask;
 
-	switch (rnd(7)) {
+	if (inside) {
+		switch (rnd(4)) {
+		case 0:
+			return lo;
+		case 1:
+			return hi;
+		default:
+			return lo | (rnd32() & ~mask);
+		}
+	}
+	switch (rnd(4)) {
 	case 0:
-		return lo;
-	case 1:
-		return hi;
-	case 2:
 		return lo - 1;
-	case 3:
+	case 1:
 		return hi + 1;
-	case 4:
-		return (lo | (rnd32() & ~mask)) ^ (mask & -mask); /* lowest mask bit flipped */
+	case 2:
+		return (lo | (rnd32() & ~mask)) ^ (mask & -mask);
 	default:
-		return lo | (rnd32() & ~mask);
+		return mask ? (lo | (rnd32() & ~mask)) ^ (1u << (31 - rnd(32 - __builtin_ctz(mask))))
+			    : rnd32();
 	}
 }
 
-static uint32_t aim_range32(uint32_t lo, uint32_t hi)
+static uint32_t aim_range32(uint32_t lo, uint32_t hi, bool inside)
 {
-	switch (rnd(6)) {
-	case 0:
-		return lo;
-	case 1:
-		return hi;
-	case 2:
-		return lo - 1;
-	case 3:
-		return hi + 1;
-	default:
-		return lo <= hi ? lo + rnd(hi - lo + 1) : hi + rnd(lo - hi + 1);
+	if (lo > hi) /* reversed iprange: nothing is inside */
+		return pct(50) ? lo : hi;
+	if (inside) {
+		switch (rnd(4)) {
+		case 0:
+			return lo;
+		case 1:
+			return hi;
+		default:
+			return lo + rnd(hi - lo + 1);
+		}
 	}
+	return pct(50) ? lo - 1 : hi + 1;
 }
 
-static uint16_t aim_port(struct prange p)
+static uint16_t aim_port(struct prange p, bool inside)
 {
-	return (uint16_t)aim_range32(p.lo, p.hi);
+	uint32_t v = aim_range32(p.lo, p.hi, inside);
+
+	/* 0 - 1 and 65535 + 1 are no ports: the other side then */
+	if (!inside && v > 65535)
+		v = p.lo ? p.lo - 1u : p.hi + 1u;
+	return (uint16_t)v;
 }
 
 static uint16_t random_port(void)
@@ -898,64 +1012,73 @@ struct plan {
 	char aim[40];
 };
 
-static uint32_t aim_src(const struct ruleset *rs, const struct rule *r, int chain)
+/* Whether address A passes R's address conditions (-s/-d, iprange). */
+static bool addr_match(const struct rule *r, uint32_t a, bool src)
 {
-	for (int tries = 0; tries < 10; tries++) {
-		uint32_t a;
+	bool has = src ? r->src : r->dst, ranged = src ? r->sr : r->dr;
 
-		if (r && r->src && (!r->sr || pct(50)))
-			a = aim_masked(r->saddr, r->smask);
-		else if (r && r->sr)
-			a = aim_range32(r->sr_lo, r->sr_hi);
-		else
-			break;
-		if (src_ok(chain, a))
-			return a;
+	if (has) {
+		uint32_t net = src ? r->saddr : r->daddr, mask = src ? r->smask : r->dmask;
+
+		if (((a & mask) == net) == (src ? r->src_inv : r->dst_inv))
+			return false;
 	}
-	/* borrow from another rule now and then: some aims are useless here */
-	if (rs->nrules && pct(40)) {
-		const struct rule *o = &rs->rules[rnd((uint32_t)rs->nrules)];
+	if (ranged) {
+		uint32_t lo = src ? r->sr_lo : r->dr_lo, hi = src ? r->sr_hi : r->dr_hi;
 
-		if (o->src) {
-			uint32_t a = aim_masked(o->saddr, o->smask);
-
-			if (src_ok(chain, a))
-				return a;
-		}
+		if ((a >= lo && a <= hi) == (src ? r->sr_inv : r->dr_inv))
+			return false;
 	}
-	return random_src(chain);
+	return true;
 }
 
-static uint32_t aim_dst(const struct ruleset *rs, const struct rule *r, int chain)
+/* An address for R's source (SRC) or destination conditions that matches or
+ * (!HIT) fails them, and that CHAIN's topology can carry. */
+static uint32_t aim_addr(const struct rule *r, bool src, bool hit, int chain)
 {
-	for (int tries = 0; tries < 10; tries++) {
+	bool (*ok)(int, uint32_t) = src ? src_ok : dst_ok;
+
+	for (int tries = 0; r && tries < 24; tries++) {
+		bool has = src ? r->src : r->dst, ranged = src ? r->sr : r->dr;
 		uint32_t a;
 
-		if (r && r->dst && (!r->dr || pct(50)))
-			a = aim_masked(r->daddr, r->dmask);
-		else if (r && r->dr)
-			a = aim_range32(r->dr_lo, r->dr_hi);
-		else
+		if (has && (!ranged || pct(50))) {
+			bool inv = src ? r->src_inv : r->dst_inv;
+
+			a = src ? aim_masked(r->saddr, r->smask, hit != inv)
+				: aim_masked(r->daddr, r->dmask, hit != inv);
+		} else if (ranged) {
+			bool inv = src ? r->sr_inv : r->dr_inv;
+
+			a = src ? aim_range32(r->sr_lo, r->sr_hi, hit != inv)
+				: aim_range32(r->dr_lo, r->dr_hi, hit != inv);
+		} else {
 			break;
-		if (dst_ok(chain, a))
+		}
+		if (ok(chain, a) && (!hit || addr_match(r, a, src)))
 			return a;
 	}
-	if (rs->nrules && pct(40)) {
-		const struct rule *o = &rs->rules[rnd((uint32_t)rs->nrules)];
-
-		if (o->dst) {
-			uint32_t a = aim_masked(o->daddr, o->dmask);
-
-			if (dst_ok(chain, a))
-				return a;
-		}
-	}
-	return random_dst(chain);
+	return src ? random_src(chain) : random_dst(chain);
 }
 
-static uint16_t aim_mp(const struct rule *r)
+/* A port for R's port conditions on one side (SRC) that matches or fails them. */
+static uint16_t aim_rule_port(const struct rule *r, bool src, bool hit)
 {
-	return aim_port(r->mpr[rnd((uint32_t)r->mpn)]);
+	bool single = src ? r->sp : r->dp;
+	bool multi = r->mp == MP_PORTS || r->mp == (src ? MP_SPORTS : MP_DPORTS);
+
+	if (single && (!multi || pct(50))) {
+		bool inv = src ? r->sp_inv : r->dp_inv;
+
+		return aim_port(src ? r->sport : r->dport, hit != inv);
+	}
+	if (multi) {
+		uint16_t v = aim_port(r->mpr[rnd((uint32_t)r->mpn)], hit != r->mp_inv);
+
+		/* outside one element may be inside another: that is fine too */
+		return v;
+	}
+	return random_port();
 }
 
 /* Valid TCP options (padded), containing KIND or, if !want, avoiding it. */
@@ -1105,11 +1228,106 @@ static void fill_payload(struct plan *p, size_t len)
 static const uint8_t tcp_typical[] = {0x02, 0x12, 0x10, 0x18, 0x11, 0x04, 0x14,
 				      0x00, 0x3f, 0x29, 0xc2, 0x01, 0x03, 0x06};
 
-/* A packet aimed at rule R (or at nothing when R is NULL), for CHAIN. */
-static void plan_packet(const struct ruleset *rs, const struct rule *r, int chain, struct plan *p)
+/*
+ * What a packet aims at: a rule and the jumps that lead to its chain from the
+ * chain under test, innermost first. A field the rule leaves open takes the
+ * constraint of the nearest jump: a packet for rule 3 of "web" should also
+ * pass `-A INPUT -p tcp -d 198.18.1.0/24 -j web`.
+ */
+#define MAX_PATH 8
+
+struct aim {
+	const struct rule *r[MAX_PATH];
+	int n;
+};
+
+/* The first rule on the path for which COND (about x) holds, or NULL. */
+#define AIM_FIRST(a, cond)                                                                         \
+	({                                                                                         \
+		const struct rule *_found = NULL;                                                  \
+		for (int _i = 0; _i < (a)->n && !_found; _i++) {                                   \
+			const struct rule *x = (a)->r[_i];                                         \
+			if (cond)                                                                  \
+				_found = x;                                                        \
+		}                                                                                  \
+		_found;                                                                            \
+	})
+
+/* Bit b set in reach[c]: built-in chain b can reach chain c. */
+static void compute_reach(const struct ruleset *rs, unsigned int *reach)
+{
+	bool changed = true;
+
+	for (int c = 0; c < rs->nchains; c++)
+		reach[c] = c < NBUILTIN ? 1u << c : 0;
+	while (changed) {
+		changed = false;
+		for (int i = 0; i < rs->nrules; i++) {
+			const struct rule *r = &rs->rules[i];
+			unsigned int add;
+
+			if (r->target != T_JUMP && r->target != T_GOTO)
+				continue;
+			add = reach[r->chain] & ~reach[r->tchain];
+			if (add) {
+				reach[r->tchain] |= add;
+				changed = true;
+			}
+		}
+	}
+}
+
+static void build_aim(const struct ruleset *rs, const unsigned int *reach, const struct rule *r,
+		      int chain, struct aim *a)
+{
+	int cur;
+
+	a->n = 0;
+	if (!r)
+		return;
+	a->r[a->n++] = r;
+	for (cur = r->chain; cur >= NBUILTIN && a->n < MAX_PATH;) {
+		const struct rule *cand[MAX_RULES];
+		int n = 0;
+
+		for (int i = 0; i < rs->nrules; i++) {
+			const struct rule *j = &rs->rules[i];
+
+			if ((j->target == T_JUMP || j->target == T_GOTO) && j->tchain == cur &&
+			    (reach[j->chain] & (1u << chain)))
+				cand[n++] = j;
+		}
+		if (!n)
+			break;
+		a->r[a->n++] = cand[rnd((uint32_t)n)];
+		cur = a->r[a->n - 1]->chain;
+	}
+}
+
+/* One of the bits set in MASK (0 if none). */
+static uint8_t random_bit(uint8_t mask)
+{
+	int n = rnd((uint32_t)__builtin_popcount(mask));
+
+	for (int b = 0; b < 8; b++)
+		if ((mask & (1u << b)) && !n--)
+			return (uint8_t)(1u << b);
+	return 0;
+}
+
+enum { F_SRC, F_DST, F_SPORT, F_DPORT, F_FLAGS, F_TOPT, F_ICMP, NFIELDS };
+
+/*
+ * A packet aimed at A (or at nothing when A is empty), for CHAIN. Most
+ * packets meet every condition on the path (at edges or inside); a third
+ * miss exactly one condition, just outside it.
+ */
+static void plan_packet(const struct ruleset *rs, const struct aim *a, int chain, struct plan *p)
 {
 	static const uint8_t others[] = {IPPROTO_GRE, IPPROTO_ESP, IPPROTO_SCTP, IPPROTO_IGMP,
 					 253,	      IPPROTO_AH,  0};
+	const struct rule *r = a->n ? a->r[0] : NULL, *f, *fld[NFIELDS];
+	int miss = -1, nset = 0;
 	unsigned int k;
 
 	memset(p, 0, sizeof(*p));
@@ -1118,8 +1336,9 @@ static void plan_packet(const struct ruleset *rs, const struct rule *r, int chai
 	else
 		snprintf(p->aim, sizeof(p->aim), "-");
 
-	if (r && r->proto > 0 && (!r->proto_inv || pct(30))) {
-		p->proto = (uint8_t)r->proto;
+	f = AIM_FIRST(a, x->proto > 0);
+	if (f && (!f->proto_inv || pct(30))) {
+		p->proto = (uint8_t)f->proto;
 	} else {
 		k = rnd(100);
 		p->proto = k < 40   ? IPPROTO_TCP
@@ -1127,50 +1346,66 @@ static void plan_packet(const struct ruleset *rs, const struct rule *r, int chai
 			   : k < 85 ? IPPROTO_ICMP
 				    : PICK(others);
 	}
-	p->saddr = aim_src(rs, r, chain);
-	p->daddr = aim_dst(rs, r, chain);
+
+	fld[F_SRC] = AIM_FIRST(a, x->src || x->sr);
+	fld[F_DST] = AIM_FIRST(a, x->dst || x->dr);
+	fld[F_SPORT] = AIM_FIRST(a, x->proto == p->proto &&
+					    (x->sp || x->mp == MP_SPORTS || x->mp == MP_PORTS));
+	fld[F_DPORT] = AIM_FIRST(a, x->proto == p->proto &&
+					    (x->dp || x->mp == MP_DPORTS || x->mp == MP_PORTS));
+	fld[F_FLAGS] = p->proto == IPPROTO_TCP ? AIM_FIRST(a, x->flags) : NULL;
+	fld[F_TOPT] = p->proto == IPPROTO_TCP ? AIM_FIRST(a, x->topt) : NULL;
+	fld[F_ICMP] = p->proto == IPPROTO_ICMP ? AIM_FIRST(a, x->icmp && x->itype != 0xff) : NULL;
+	for (int i = 0; i < NFIELDS; i++)
+		nset += fld[i] != NULL;
+	if (nset && pct(33)) {
+		int pickn = (int)rnd((uint32_t)nset);
+
+		for (int i = 0; i < NFIELDS && miss < 0; i++)
+			if (fld[i] && !pickn--)
+				miss = i;
+	}
+
+	p->saddr = aim_addr(fld[F_SRC], true, miss != F_SRC, chain);
+	p->daddr = aim_addr(fld[F_DST], false, miss != F_DST, chain);
 	p->ttl = pct(80) ? 64 : (uint8_t)(2 + rnd(254));
 	p->tos = pct(80) ? 0 : (uint8_t)rnd(256);
 	p->id = (uint16_t)(1 + rnd(0xfffe));
 	p->df = pct(30);
+	p->sport = fld[F_SPORT] ? aim_rule_port(fld[F_SPORT], true, miss != F_SPORT)
+				: random_port();
+	p->dport = fld[F_DPORT] ? aim_rule_port(fld[F_DPORT], false, miss != F_DPORT)
+				: random_port();
 
-	p->sport = random_port();
-	p->dport = random_port();
-	if (r && r->sp && pct(85))
-		p->sport = aim_port(r->sport);
-	if (r && r->dp && pct(85))
-		p->dport = aim_port(r->dport);
-	if (r && r->mp && pct(85)) {
-		if (r->mp == MP_SPORTS || (r->mp == MP_PORTS && pct(50)))
-			p->sport = aim_mp(r);
-		else
-			p->dport = aim_mp(r);
-	}
+	f = fld[F_FLAGS];
+	if (f) {
+		bool hit = (miss != F_FLAGS) != f->flags_inv;
 
-	if (r && r->flags) {
-		k = rnd(100);
-		if (k < 50)
-			p->tflags = (uint8_t)(r->fcmp | (rnd(256) & ~r->fmask));
-		else if (k < 80 && r->fmask)
-			p->tflags = (uint8_t)((r->fcmp | (rnd(256) & ~r->fmask)) ^
-					      (r->fmask & -r->fmask));
-		else
-			p->tflags = (uint8_t)rnd(256);
+		p->tflags = (uint8_t)(f->fcmp | (rnd(256) & ~f->fmask));
+		if (!hit)
+			p->tflags ^= random_bit(f->fmask);
 	} else {
 		p->tflags = pct(85) ? PICK(tcp_typical) : (uint8_t)rnd(256);
 	}
-	p->optkind = r && r->topt ? r->optkind : PICK(opt_kinds);
-	if (r && r->topt)
-		p->toptlen = tcp_opts_valid(p->topts, r->optkind, pct(60));
+
+	f = fld[F_TOPT];
+	p->optkind = f ? f->optkind : PICK(opt_kinds);
+	if (f)
+		p->toptlen = tcp_opts_valid(p->topts, f->optkind, (miss != F_TOPT) != f->topt_inv);
 	else if (pct(55))
 		p->toptlen = tcp_opts_valid(p->topts, 0, false);
 
-	if (r && r->icmp && r->itype != 0xff && pct(85)) {
-		p->itype = pct(80) ? r->itype : (uint8_t)(r->itype + (pct(50) ? 1 : -1));
-		if (r->icode_min == 0 && r->icode_max == 0xff)
-			p->icode = pct(50) ? 0 : (uint8_t)rnd(256);
+	f = fld[F_ICMP];
+	if (f) {
+		bool inside = (miss != F_ICMP) != f->icmp_inv;
+
+		p->itype = f->itype;
+		if (inside)
+			p->icode = (uint8_t)aim_range32(f->icode_min, f->icode_max, true);
+		else if (f->icode_min == 0 && f->icode_max == 0xff)
+			p->itype = (uint8_t)(f->itype + (pct(50) ? 1 : -1));
 		else
-			p->icode = (uint8_t)aim_range32(r->icode_min, r->icode_max);
+			p->icode = (uint8_t)aim_range32(f->icode_min, f->icode_max, false);
 	} else {
 		static const uint8_t t[][2] = {{8, 0}, {0, 0},	{3, 0},	 {3, 1},  {3, 3},
 					       {3, 4}, {11, 0}, {11, 1}, {5, 1},  {12, 0},
@@ -1580,13 +1815,13 @@ static void emit_packet(struct out *o, struct plan *p, enum edge e)
 	emit(o, frame, (size_t)n, o->n + 1, p, edge_names[e]);
 }
 
-/* Mostly rules this chain can reach (its own and user chains), some others. */
-static const struct rule *pick_rule(const struct ruleset *rs, int chain)
+/* Mostly rules this chain can reach, some others. */
+static const struct rule *pick_rule(const struct ruleset *rs, const unsigned int *reach, int chain)
 {
-	for (int tries = 0; tries < 8 && pct(75); tries++) {
+	for (int tries = 0; tries < 16 && pct(85); tries++) {
 		const struct rule *r = &rs->rules[rnd((uint32_t)rs->nrules)];
 
-		if (r->chain == chain || r->chain >= NBUILTIN)
+		if (reach[r->chain] & (1u << chain))
 			return r;
 	}
 	return &rs->rules[rnd((uint32_t)rs->nrules)];
@@ -1597,7 +1832,10 @@ static int gen_packets(const struct ruleset *rs, int chain, const char *path, in
 {
 	struct out o = {.chain = chain, .next_dgram_id = (uint16_t)(seed * 7919 + 1)};
 	_cleanup_free_ char *meta = NULL;
+	unsigned int reach[MAX_CHAINS];
 	int err;
+
+	compute_reach(rs, reach);
 
 	if (asprintf(&meta, "%s.meta", path) < 0)
 		return -ENOMEM;
@@ -1619,10 +1857,12 @@ static int gen_packets(const struct ruleset *rs, int chain, const char *path, in
 		const struct rule *r = NULL;
 		enum edge e = E_NONE;
 		struct plan p;
+		struct aim a;
 
 		if (rs->nrules && pct(85))
-			r = pick_rule(rs, chain);
-		plan_packet(rs, r, chain, &p);
+			r = pick_rule(rs, reach, chain);
+		build_aim(rs, reach, r, chain, &a);
+		plan_packet(rs, &a, chain, &p);
 		if (pct(chain == CH_INPUT ? 30 : 35)) {
 			do
 				e = (enum edge)(1 + rnd(NEDGE - 1));
@@ -1712,7 +1952,7 @@ static int gen_fixed(int chain, const char *path)
 
 		if (!edge_allowed(chain, e))
 			e = e == E_FRAG_OFF1 || e == E_FRAG_LATER ? E_SERIES : E_NONE;
-		plan_packet(&rs, NULL, chain, &p);
+		plan_packet(&rs, &(struct aim){.n = 0}, chain, &p);
 		p.proto = fixed[i].proto;
 		p.saddr = chain == CH_OUTPUT ? FW_VOUT_ADDR : sources[i % ARRAY_SIZE(sources)];
 		p.daddr = chain == CH_INPUT ? LOCAL_NET | (uint32_t)(i + 1)

@@ -776,6 +776,13 @@ static void revisions(void **state)
 	assert_int_equal(ipt2bpf_ext_revision("LOG", 0, true), -ENOENT);
 	assert_int_equal(ipt2bpf_ext_revision("nosuch", 0, false), -ENOENT);
 	assert_int_equal(ipt2bpf_ext_revision("tcp", 0, true), -ENOENT);
+	/* The kernel cuts the asked name at XT_EXTENSION_MAXNAMELEN - 1. */
+	{
+		char name[XT_EXTENSION_MAXNAMELEN + 1] = "multiport";
+
+		memset(name + 9, 'x', sizeof(name) - 10);
+		assert_int_equal(ipt2bpf_ext_revision(name, 1, false), -ENOENT);
+	}
 	/* Everything known. */
 	assert_int_equal(ipt2bpf_ext_revision_known("conntrack", 1, false), 3);
 	assert_int_equal(ipt2bpf_ext_revision_known("conntrack", 0, false), -EPROTONOSUPPORT);
