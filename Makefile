@@ -22,9 +22,9 @@ ifeq ($(SAN),1)
 override CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 override LDFLAGS += -fsanitize=address,undefined
 endif
-LIBS	:= -lbpf -lelf -lz
+LIBS	:= -lbpf -lelf -lz -lmnl
 
-LIB_SRCS  := $(wildcard translator/*.c) $(wildcard codegen/*.c)
+LIB_SRCS  := $(wildcard translator/*.c) $(wildcard codegen/*.c) $(wildcard umh/*.c)
 CLI_SRCS  := $(wildcard cli/*.c)
 SHIM_SRCS := $(wildcard xtables-shim/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

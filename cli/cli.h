@@ -35,6 +35,8 @@ int cli_tables_load(const struct cli_input *in, struct cli_tables *out);
 void cli_tables_release(struct cli_tables *t);
 
 int cli_trace(int argc, char **argv);
+/* load, unload, status (cli/runtime.c); argv[0] is the subcommand. */
+int cli_runtime(int argc, char **argv);
 
 extern const char *cli_prog;
 

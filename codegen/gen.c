@@ -31,7 +31,12 @@
  *     length (the kernel counts the whole datagram at INPUT and OUTPUT).
  *
  * Which hook (TC ingress, XDP): bpf_fib_lookup() with the packet's input
- * device: NOT_FWDED is INPUT; SUCCESS and NO_NEIGH are FORWARD with the
+ * device: NOT_FWDED is INPUT, and so is FWD_DISABLED (forwarding is off on
+ * the input device, which the helper checks before any lookup: such a host
+ * forwards nothing, so whatever reaches a hook reaches INPUT; caveat: the
+ * kernel drops packets for foreign addresses in routing, before INPUT, and
+ * the helper's NOT_FWDED also covers "no route"; rules may count those);
+ * SUCCESS and NO_NEIGH are FORWARD with the
  * FIB's output device; FRAG_NEEDED (TC only, the MTU check) is FORWARD
  * unless DF is set (ip_forward() drops DF packets above the MTU before the
  * FORWARD hook); everything else is passed untouched, as are forwarded
@@ -81,9 +86,9 @@
 #define SCR(type, field) ((int16_t)(FP_SCR + (int)offsetof(type, field)))
 #define SCR_FRAGVAL	 ((int16_t)(FP_SCR + (int)sizeof(struct gen_fragkey)))
 
-#define TCP_OPTS_MAX 40 /* (15 - 5) * 4 option bytes */
+#define TCP_OPTS_MAX	40 /* (15 - 5) * 4 option bytes */
 #define IFACES_PER_WORD 4096
-#define FRAGS_MAX 16384
+#define FRAGS_MAX	16384
 
 /* ipt_frags key: the datagram (as the kernel's reassembly keys it) and the hook. */
 struct gen_fragkey {
@@ -94,8 +99,8 @@ struct gen_fragkey {
 };
 
 static const char *const hook_names[IPT2BPF_NUM_HOOKS] = {
-	[NF_INET_PRE_ROUTING] = "PREROUTING", [NF_INET_LOCAL_IN] = "INPUT",
-	[NF_INET_FORWARD] = "FORWARD",	      [NF_INET_LOCAL_OUT] = "OUTPUT",
+	[NF_INET_PRE_ROUTING] = "PREROUTING",	[NF_INET_LOCAL_IN] = "INPUT",
+	[NF_INET_FORWARD] = "FORWARD",		[NF_INET_LOCAL_OUT] = "OUTPUT",
 	[NF_INET_POST_ROUTING] = "POSTROUTING",
 };
 
@@ -255,7 +260,8 @@ static void func_name(struct gen *g, unsigned int ti, unsigned int idx, char *bu
 		if (!(t->valid_hooks & (1U << h)))
 			continue;
 		if (t->hook_entry[h] == idx)
-			snprintf(tmp, sizeof(tmp), "ipt_%s_%s", t->name, chain ? chain : hook_names[h]);
+			snprintf(tmp, sizeof(tmp), "ipt_%s_%s", t->name,
+				 chain ? chain : hook_names[h]);
 		else if (t->underflow[h] == idx)
 			snprintf(tmp, sizeof(tmp), "ipt_%s_%s_policy", t->name,
 				 chain ? chain : hook_names[h]);
@@ -323,7 +329,8 @@ void gen_edge_add(struct gen *g, unsigned int callee, unsigned int pushes, bool 
 		f->edges = ne;
 		f->cap_edges = ncap;
 	}
-	f->edges[f->n_edges++] = (struct gen_edge){ .callee = callee, .pushes = pushes, .jump = jump };
+	f->edges[f->n_edges++] =
+		(struct gen_edge){.callee = callee, .pushes = pushes, .jump = jump};
 }
 
 /* ------------------------------------------------------------ main program */
@@ -433,7 +440,7 @@ static void emit_parse(struct gen *g, const struct gen_flavour *fl, int l_pass)
 	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_1, 4, 0), l_pass); /* version */
 	E(BPF_ALU64_IMM(BPF_AND, BPF_REG_7, 0x0f));
 	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_7, 5, 0), l_pass); /* ihl */
-	E(BPF_ALU64_IMM(BPF_LSH, BPF_REG_7, 2));	    /* R7 = ihl * 4, 20..60 */
+	E(BPF_ALU64_IMM(BPF_LSH, BPF_REG_7, 2));	   /* R7 = ihl * 4, 20..60 */
 	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_7, sizeof(struct iphdr), 0), l_hdr);
 	E(BPF_MOV64_IMM(BPF_REG_2, ETH_HLEN));
 	emit_load(g, fl, FP_SCR, BPF_REG_7, 0);
@@ -499,12 +506,17 @@ static void emit_parse(struct gen *g, const struct gen_flavour *fl, int l_pass)
 	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_2, 0, 0), l_l4done);
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, PKT(l4len)));
 	EJ(BPF_JMP32_IMM(BPF_JLT, BPF_REG_1, 4, 0), l_l4done);
+	/* R4 = bytes to load, R5 = l4ok bits */
 	E(BPF_MOV64_IMM(BPF_REG_4, 4));
+	E(BPF_MOV64_IMM(BPF_REG_5, GEN_L4_4));
 	EJ(BPF_JMP32_IMM(BPF_JLT, BPF_REG_1, 8, 0), l_size);
 	E(BPF_MOV64_IMM(BPF_REG_4, 8));
+	E(BPF_MOV64_IMM(BPF_REG_5, GEN_L4_4 | GEN_L4_8));
 	EJ(BPF_JMP32_IMM(BPF_JLT, BPF_REG_1, 20, 0), l_size);
 	E(BPF_MOV64_IMM(BPF_REG_4, 20));
+	E(BPF_MOV64_IMM(BPF_REG_5, GEN_L4_4 | GEN_L4_8 | GEN_L4_TCP));
 	BIND(l_size);
+	E(BPF_STX_MEM(BPF_B, BPF_REG_6, BPF_REG_5, PKT(l4ok)));
 	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_7));
 	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, ETH_HLEN));
 	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_9));
@@ -543,8 +555,7 @@ static void emit_fib(struct gen *g, const struct gen_flavour *fl, int l_pass, in
 		E(BPF_ST_MEM(BPF_DW, BPF_REG_10, FP_SCR + off, 0));
 	E(BPF_ST_MEM(BPF_B, BPF_REG_10, SCR(struct bpf_fib_lookup, family), AF_INET));
 	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(proto)));
-	E(BPF_STX_MEM(BPF_B, BPF_REG_10, BPF_REG_1,
-		      SCR(struct bpf_fib_lookup, l4_protocol)));
+	E(BPF_STX_MEM(BPF_B, BPF_REG_10, BPF_REG_1, SCR(struct bpf_fib_lookup, l4_protocol)));
 	E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_6, PKT(sport)));
 	E(BPF_ENDIAN(BPF_TO_BE, BPF_REG_1, 16));
 	E(BPF_STX_MEM(BPF_H, BPF_REG_10, BPF_REG_1, SCR(struct bpf_fib_lookup, sport)));
@@ -553,17 +564,14 @@ static void emit_fib(struct gen *g, const struct gen_flavour *fl, int l_pass, in
 	E(BPF_STX_MEM(BPF_H, BPF_REG_10, BPF_REG_1, SCR(struct bpf_fib_lookup, dport)));
 	/* tot_len stays 0: no MTU check in the lookup (see FRAG_NEEDED below). */
 	fl->emit_in_ifindex(g, BPF_REG_1);
-	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1,
-		      SCR(struct bpf_fib_lookup, ifindex)));
+	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, SCR(struct bpf_fib_lookup, ifindex)));
 	E(BPF_STX_MEM(BPF_W, BPF_REG_6, BPF_REG_1, PKT(iif)));
 	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(tos)));
 	E(BPF_STX_MEM(BPF_B, BPF_REG_10, BPF_REG_1, SCR(struct bpf_fib_lookup, tos)));
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, PKT(saddr)));
-	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1,
-		      SCR(struct bpf_fib_lookup, ipv4_src)));
+	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, SCR(struct bpf_fib_lookup, ipv4_src)));
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, PKT(daddr)));
-	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1,
-		      SCR(struct bpf_fib_lookup, ipv4_dst)));
+	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, SCR(struct bpf_fib_lookup, ipv4_dst)));
 	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_9));
 	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
 	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_SCR));
@@ -571,10 +579,13 @@ static void emit_fib(struct gen *g, const struct gen_flavour *fl, int l_pass, in
 	E(BPF_MOV64_IMM(BPF_REG_4, 0));
 	E(BPF_CALL_HELPER(BPF_FUNC_fib_lookup));
 	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, BPF_FIB_LKUP_RET_NOT_FWDED, 0), l_input);
+	/* Forwarding off on the input device: nothing it receives is forwarded. */
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, BPF_FIB_LKUP_RET_FWD_DISABLED, 0), l_input);
 	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, BPF_FIB_LKUP_RET_SUCCESS, 0), l_fwd);
 	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, BPF_FIB_LKUP_RET_NO_NEIGH, 0), l_fwd);
 	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_0, BPF_FIB_LKUP_RET_FRAG_NEEDED, 0), l_pass);
-	/* Above the MTU: ip_forward() drops it before FORWARD if DF is set, else fragments after. */
+	/* Above the MTU: ip_forward() drops it before FORWARD if DF is set, else fragments after.
+	 */
 	E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_6, PKT(fragflags)));
 	E(BPF_ALU64_IMM(BPF_AND, BPF_REG_1, IP_DF));
 	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_1, 0, 0), l_pass);
@@ -583,8 +594,7 @@ static void emit_fib(struct gen *g, const struct gen_flavour *fl, int l_pass, in
 	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(ttl)));
 	EJ(BPF_JMP_IMM(BPF_JLE, BPF_REG_1, 1, 0), l_pass);
 	fl->emit_forward_checks(g, l_pass);
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_10,
-		      SCR(struct bpf_fib_lookup, ifindex)));
+	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_10, SCR(struct bpf_fib_lookup, ifindex)));
 	E(BPF_STX_MEM(BPF_W, BPF_REG_6, BPF_REG_1, PKT(oif)));
 	E(BPF_MOV64_IMM(BPF_REG_7, NF_INET_FORWARD));
 	EJ(BPF_JMP_A(0), l_classified);
@@ -699,7 +709,8 @@ static int emit_hook(struct gen *g, int hook, int l_pass, int l_verdict)
 		E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
 		E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_SCR));
 		E(BPF_CALL_HELPER(BPF_FUNC_map_lookup_elem));
-		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), hook == NF_INET_LOCAL_IN ? l_pass : l_run);
+		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0),
+		   hook == NF_INET_LOCAL_IN ? l_pass : l_run);
 		E(BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_0, 0));
 		EJ(BPF_JMP_A(0), l_verdict);
 		BIND(l_run);
@@ -748,7 +759,8 @@ static int emit_main(struct gen *g, const struct ipt2bpf_prog *prog, const struc
 		/* ip_rcv_core() drops frames for other hosts (promiscuous mode). */
 		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_9, offsetof(struct __sk_buff, pkt_type)));
 		EJ(BPF_JMP32_IMM(BPF_JEQ, BPF_REG_1, PACKET_OTHERHOST, 0), l_pass);
-		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_9, offsetof(struct __sk_buff, vlan_present)));
+		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_9,
+			      offsetof(struct __sk_buff, vlan_present)));
 		EJ(BPF_JMP32_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_untagged);
 		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_9, offsetof(struct __sk_buff, vlan_tci)));
 		E(BPF_ALU32_IMM(BPF_AND, BPF_REG_1, VLAN_VID_MASK));
@@ -766,7 +778,8 @@ static int emit_main(struct gen *g, const struct ipt2bpf_prog *prog, const struc
 		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_9,
 			      offsetof(struct __sk_buff, ingress_ifindex)));
 		EJ(BPF_JMP32_IMM(BPF_JNE, BPF_REG_1, 0, 0), l_pass);
-		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_9, offsetof(struct __sk_buff, vlan_present)));
+		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_9,
+			      offsetof(struct __sk_buff, vlan_present)));
 		EJ(BPF_JMP32_IMM(BPF_JNE, BPF_REG_1, 0, 0), l_pass);
 		hooks[n_hooks++] = NF_INET_LOCAL_OUT;
 		break;
@@ -887,10 +900,11 @@ static int check_limits(struct gen *g, const struct ipt2bpf_prog *prog)
 	main_f = &g->p->funcs[0];
 	if (main_f->frames > GEN_MAX_FRAMES) {
 		chain_path(g, path, sizeof(path));
-		return ipt2bpf_diag_set(g->diag, -EOPNOTSUPP,
-					"%s: chain nesting deeper than %u levels is not supported: %s",
-					g->tables[g->p->funcs[main_f->deepest].table]->name,
-					GEN_MAX_FRAMES - 1, path);
+		return ipt2bpf_diag_set(
+			g->diag, -EOPNOTSUPP,
+			"%s: chain nesting deeper than %u levels is not supported: %s",
+			g->tables[g->p->funcs[main_f->deepest].table]->name, GEN_MAX_FRAMES - 1,
+			path);
 	}
 	/* ipt_do_table() drops when a JUMP would overflow the jump stack (stacksize entries). */
 	for (unsigned int i = 0; i < main_f->n_edges; i++) {
@@ -920,7 +934,7 @@ static void prog_release(struct gen_prog *p)
 
 static int build_prog(struct gen *g, struct ipt2bpf_prog *prog, const struct gen_flavour *fl)
 {
-	struct gen_prog p = { 0 };
+	struct gen_prog p = {0};
 	uint32_t *starts = NULL;
 	int err;
 
@@ -942,7 +956,7 @@ static int build_prog(struct gen *g, struct ipt2bpf_prog *prog, const struct gen
 		goto out;
 	p.funcs[0].len = p.e.n;
 	for (p.cur = 1; p.cur < p.n_funcs; p.cur++) {
-		struct gen_ctx c = { .ret_label = -1 };
+		struct gen_ctx c = {.ret_label = -1};
 		unsigned int id = p.cur;
 
 		p.funcs[id].start = p.e.n;
@@ -1181,9 +1195,9 @@ int ipt2bpf_gen(const struct ipt2bpf_table *const *tables, unsigned int n_tables
 		const struct ipt2bpf_gen_opts *opts, struct ipt2bpf_progset **out,
 		struct ipt2bpf_diag *diag)
 {
-	static const struct ipt2bpf_gen_opts defaults = { .mode = IPT2BPF_MODE_TC };
+	static const struct ipt2bpf_gen_opts defaults = {.mode = IPT2BPF_MODE_TC};
 	_free_ipt2bpf_progset_ struct ipt2bpf_progset *ps = NULL;
-	struct gen g = { 0 };
+	struct gen g = {0};
 	int err;
 
 	*out = NULL;

@@ -104,7 +104,7 @@ int gen_label_new(struct gen_emit *e)
 		e->err = -ENOMEM;
 		return 0;
 	}
-	e->labels[e->n_labels] = (struct gen_label){ .pos = LABEL_UNBOUND };
+	e->labels[e->n_labels] = (struct gen_label){.pos = LABEL_UNBOUND};
 	return (int)e->n_labels++;
 }
 
@@ -123,7 +123,7 @@ static void add_fixup(struct gen_emit *e, int label)
 		e->err = -ENOMEM;
 		return;
 	}
-	e->fix[e->n_fix++] = (struct gen_fixup){ .insn = e->n - 1, .label = label };
+	e->fix[e->n_fix++] = (struct gen_fixup){.insn = e->n - 1, .label = label};
 }
 
 void gen_jmp(struct gen_emit *e, struct bpf_insn insn, int label)
@@ -145,7 +145,7 @@ void gen_ld_map(struct gen_emit *e, int reg, unsigned int map)
 		e->err = -ENOMEM;
 		return;
 	}
-	e->relocs[e->n_relocs++] = (struct ipt2bpf_reloc){ .insn = e->n, .map = map };
+	e->relocs[e->n_relocs++] = (struct ipt2bpf_reloc){.insn = e->n, .map = map};
 	gen_insn(e, BPF_LD_IMM64_RAW_1(reg, BPF_PSEUDO_MAP_FD, map));
 	gen_insn(e, BPF_LD_IMM64_RAW_2(0));
 }

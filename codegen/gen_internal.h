@@ -92,13 +92,18 @@ struct gen_pkt {
 	uint16_t id;		   /* network order */
 	uint16_t sport, dport;	   /* host order, when l4len >= 4 */
 	uint8_t proto, tos, ttl;
-	uint8_t doff4;		   /* TCP data offset in bytes, when l4len >= 20 */
-	uint8_t tcpflags;	   /* TCP byte 13 */
+	uint8_t doff4;	  /* TCP data offset in bytes, when l4len >= 20 */
+	uint8_t tcpflags; /* TCP byte 13 */
 	uint8_t icmp_type, icmp_code;
-	uint8_t pad[3];
-	uint64_t optmap[4];	   /* TCP option kinds tcp_find_option()'s walk visits */
+	uint8_t l4ok; /* GEN_L4_*: first fragment (offset 0) with that many transport bytes */
+	uint8_t pad[2];
+	uint64_t optmap[4]; /* TCP option kinds tcp_find_option()'s walk visits */
 	uint64_t ifin[GEN_IF_PRELOAD], ifout[GEN_IF_PRELOAD];
 };
+
+#define GEN_L4_4   0x01 /* ports (multiport) */
+#define GEN_L4_8   0x02 /* struct udphdr, struct icmphdr */
+#define GEN_L4_TCP 0x04 /* struct tcphdr */
 
 #define PKT(field) ((int16_t)offsetof(struct gen_pkt, field))
 
@@ -107,11 +112,11 @@ struct gen_pkt {
  * FP_KEY and FP_IFKEY of their own frames, so the combined stack of main
  * plus seven subprogram frames (32 bytes each) stays under 512 bytes.
  */
-#define FP_KEY	 (-8)  /* u32 map key (counters, cfg) */
-#define FP_IFKEY (-16) /* struct ipt2bpf_ifkey */
-#define FP_TMP	 (-24) /* u64 scratch: loop counter, loaded bytes */
-#define FP_SCR	 (-88) /* 64 bytes: IP header, then bpf_fib_lookup, frag key/value */
-#define FP_PKT	 (FP_SCR - (int)sizeof(struct gen_pkt))
+#define FP_KEY	     (-8)  /* u32 map key (counters, cfg) */
+#define FP_IFKEY     (-16) /* struct ipt2bpf_ifkey */
+#define FP_TMP	     (-24) /* u64 scratch: loop counter, loaded bytes */
+#define FP_SCR	     (-88) /* 64 bytes: IP header, then bpf_fib_lookup, frag key/value */
+#define FP_PKT	     (FP_SCR - (int)sizeof(struct gen_pkt))
 #define GEN_SCR_SIZE 64
 
 /* Verdicts returned by chain functions. */
@@ -152,8 +157,8 @@ struct gen_prog {
 };
 
 struct gen_tinfo {
-	int *in_pat, *out_pat; /* per entry: interface pattern id, -1: none */
-	unsigned int *sites;   /* per entry: JUMP/GOTO entries targeting it */
+	int *in_pat, *out_pat;	/* per entry: interface pattern id, -1: none */
+	unsigned int *sites;	/* per entry: JUMP/GOTO entries targeting it */
 	unsigned int stacksize; /* the kernel's jump stack size: ERROR entries */
 };
 

@@ -18,12 +18,12 @@
 
 /* Largest chain body inlined at a single call site, in instructions. */
 #define GEN_INLINE_MAX_INSNS 8192
-#define GEN_INLINE_MAX_DEPTH 16
+#define GEN_INLINE_MAX_DEPTH 64
 
-#define E(insn)		 EMIT(&g->p->e, insn)
-#define EJ(insn, label)	 EMIT_JMP(&g->p->e, insn, label)
-#define LABEL()		 gen_label_new(&g->p->e)
-#define BIND(l)		 gen_label_bind(&g->p->e, l)
+#define E(insn)		EMIT(&g->p->e, insn)
+#define EJ(insn, label) EMIT_JMP(&g->p->e, insn, label)
+#define LABEL()		gen_label_new(&g->p->e)
+#define BIND(l)		gen_label_bind(&g->p->e, l)
 
 static void emit_verdict_exit(struct gen *g, int verdict)
 {
@@ -41,8 +41,8 @@ static void emit_hotdrop(struct gen *g)
  * Fail (jump to l_fail) unless (lo <= field <= hi) ^ inv, for an unsigned
  * field of size bytes (all compares are 32-bit, imm taken as u32).
  */
-static void emit_range(struct gen *g, int size, int16_t off, uint32_t max, uint32_t lo,
-		       uint32_t hi, bool inv, int l_fail)
+static void emit_range(struct gen *g, int size, int16_t off, uint32_t max, uint32_t lo, uint32_t hi,
+		       bool inv, int l_fail)
 {
 	int l_out;
 
@@ -151,8 +151,7 @@ bool gen_entry_always(const struct ipt2bpf_entry *e)
 	return true;
 }
 
-static void emit_addr(struct gen *g, int16_t off, uint32_t addr, uint32_t msk, bool inv,
-		      int l_fail)
+static void emit_addr(struct gen *g, int16_t off, uint32_t addr, uint32_t msk, bool inv, int l_fail)
 {
 	if (addr_trivial(addr, msk, inv))
 		return;
@@ -205,35 +204,37 @@ static void emit_ip(struct gen *g, unsigned int ti, unsigned int idx, int l_fail
 	}
 }
 
-/* Port and ICMP matches never match a fragment with offset != 0 (they cannot see the header). */
-static void emit_nonfrag(struct gen *g, int l_fail)
+/*
+ * The start of every port/ICMP match: acpar.fragoff != 0 never matches (tcp:
+ * offset 1 hotdrops, the "evil" flag-overwrite fragment), and a transport
+ * header shorter than need bytes (skb_header_pointer() failing) hotdrops.
+ * The parser's l4ok bit says "first fragment and need bytes present", so the
+ * common case costs one load and one jump.
+ */
+static void emit_l4_guard(struct gen *g, unsigned int need, bool tcp, int l_fail)
 {
+	int l_ok = LABEL(), l_notone;
+	int bit = need >= 20 ? GEN_L4_TCP : need >= 8 ? GEN_L4_8 : GEN_L4_4;
+
+	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(l4ok)));
+	EJ(BPF_JMP_IMM(BPF_JSET, BPF_REG_1, bit, 0), l_ok);
 	E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_6, PKT(fragoff)));
+	if (tcp) {
+		l_notone = LABEL();
+		EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_1, 1, 0), l_notone);
+		emit_hotdrop(g);
+		BIND(l_notone);
+	}
 	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_1, 0, 0), l_fail);
-}
-
-/* skb_header_pointer(skb, thoff, need) failing: the match hotdrops. */
-static void emit_need_l4(struct gen *g, unsigned int need)
-{
-	int l_ok = LABEL();
-
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, PKT(l4len)));
-	EJ(BPF_JMP32_IMM(BPF_JGE, BPF_REG_1, (int32_t)need, 0), l_ok);
 	emit_hotdrop(g);
 	BIND(l_ok);
 }
 
 static void emit_tcp(struct gen *g, const struct xt_tcp *m, int l_fail)
 {
-	int l_ok = LABEL(), l_done;
+	int l_ok, l_done;
 
-	/* tcp_mt(): offset 1 is the "evil" flag-overwrite fragment: hotdrop. */
-	E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_6, PKT(fragoff)));
-	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_ok);
-	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_1, 1, 0), l_fail);
-	emit_hotdrop(g);
-	BIND(l_ok);
-	emit_need_l4(g, sizeof(struct tcphdr));
+	emit_l4_guard(g, sizeof(struct tcphdr), true, l_fail);
 	emit_range(g, BPF_H, PKT(sport), UINT16_MAX, m->spts[0], m->spts[1],
 		   m->invflags & XT_TCP_INV_SRCPT, l_fail);
 	emit_range(g, BPF_H, PKT(dport), UINT16_MAX, m->dpts[0], m->dpts[1],
@@ -273,8 +274,7 @@ static void emit_tcp(struct gen *g, const struct xt_tcp *m, int l_fail)
 
 static void emit_udp(struct gen *g, const struct xt_udp *m, int l_fail)
 {
-	emit_nonfrag(g, l_fail);
-	emit_need_l4(g, 8); /* struct udphdr */
+	emit_l4_guard(g, 8, false, l_fail); /* struct udphdr */
 	emit_range(g, BPF_H, PKT(sport), UINT16_MAX, m->spts[0], m->spts[1],
 		   m->invflags & XT_UDP_INV_SRCPT, l_fail);
 	emit_range(g, BPF_H, PKT(dport), UINT16_MAX, m->dpts[0], m->dpts[1],
@@ -286,8 +286,7 @@ static void emit_icmp(struct gen *g, const struct ipt_icmp *m, int l_fail)
 	bool inv = m->invflags & IPT_ICMP_INV;
 	int l_out;
 
-	emit_nonfrag(g, l_fail);
-	emit_need_l4(g, sizeof(struct icmphdr));
+	emit_l4_guard(g, sizeof(struct icmphdr), false, l_fail);
 	/* icmp_type_code_match(): type 0xFF matches any type and code. */
 	if (m->type == 0xFF) {
 		if (inv)
@@ -335,8 +334,7 @@ static void emit_multiport(struct gen *g, const struct xt_multiport_v1 *m, int l
 	int l_match = LABEL(), l_hit;
 	unsigned int count = m->count < XT_MULTI_PORTS ? m->count : XT_MULTI_PORTS;
 
-	emit_nonfrag(g, l_fail);
-	emit_need_l4(g, 4); /* the two port fields */
+	emit_l4_guard(g, 4, false, l_fail); /* the two port fields */
 	E(BPF_LDX_MEM(BPF_H, BPF_REG_2, BPF_REG_6, PKT(sport)));
 	E(BPF_LDX_MEM(BPF_H, BPF_REG_3, BPF_REG_6, PKT(dport)));
 	/* ports_match_v1(): the first port (or range) that matches decides, as true ^ invert. */
@@ -444,7 +442,8 @@ static bool inline_candidate(struct gen *g, unsigned int ti, unsigned int dest,
 		return false;
 	/* Entry points main() calls stay functions. */
 	for (unsigned int h = 0; h < IPT2BPF_NUM_HOOKS; h++)
-		if ((t->valid_hooks & (1U << h)) && (t->hook_entry[h] == dest || t->underflow[h] == dest))
+		if ((t->valid_hooks & (1U << h)) &&
+		    (t->hook_entry[h] == dest || t->underflow[h] == dest))
 			return false;
 	return true;
 }
@@ -496,7 +495,8 @@ static int emit_jump(struct gen *g, unsigned int ti, unsigned int dest, bool jum
 		return emit_call_target(g, ti, dest, jump, c);
 
 	gen_emit_mark(e, &mark);
-	sub = (struct gen_ctx){ .ret_label = c->ret_label, .pushes = c->pushes, .depth = c->depth + 1 };
+	sub = (struct gen_ctx){
+		.ret_label = c->ret_label, .pushes = c->pushes, .depth = c->depth + 1};
 	if (jump) {
 		l_ret = LABEL();
 		sub.ret_label = l_ret;
@@ -547,6 +547,9 @@ static int emit_target(struct gen *g, unsigned int ti, unsigned int idx, const s
 	case IPT2BPF_T_GOTO:
 		if (e->target.target_entry >= g->tables[ti]->n_entries)
 			break;
+		/* ipt_do_table() pushes nothing for a jump to the next entry: a no-op. */
+		if (e->target.target_entry == idx + 1)
+			return 0;
 		return emit_jump(g, ti, e->target.target_entry, e->target.kind == IPT2BPF_T_JUMP,
 				 c);
 	default:

@@ -10,7 +10,7 @@
 #include "load.h"
 #include "../translator/util.h"
 
-#define VERIFIER_LOG_SIZE (16U << 20)
+#define VERIFIER_LOG_SIZE  (16U << 20)
 #define VERIFIER_LOG_LINES 30
 
 void ipt2bpf_loaded_close(struct ipt2bpf_loaded *l)
@@ -84,8 +84,8 @@ static int load_prog(const struct ipt2bpf_progset *ps, const struct ipt2bpf_prog
 
 		if (r->insn >= p->n_insns || r->map >= ps->n_maps ||
 		    insns[r->insn].code != (BPF_LD | BPF_DW | BPF_IMM))
-			return ipt2bpf_diag_set(diag, -EINVAL, "%s: bad map relocation %u",
-						p->name, i);
+			return ipt2bpf_diag_set(diag, -EINVAL, "%s: bad map relocation %u", p->name,
+						i);
 		insns[r->insn].src_reg = BPF_PSEUDO_MAP_FD;
 		insns[r->insn].imm = l->map_fds[r->map];
 	}
@@ -165,7 +165,7 @@ int ipt2bpf_ifaces_set(const struct ipt2bpf_progset *ps, const struct ipt2bpf_lo
 	if (map < 0 || (unsigned int)map >= l->n_maps || l->map_fds[map] < 0)
 		return -ENOENT;
 	for (unsigned int w = 0; w < words; w++) {
-		struct ipt2bpf_ifkey key = { .ifindex = ifindex, .word = w };
+		struct ipt2bpf_ifkey key = {.ifindex = ifindex, .word = w};
 		uint64_t bits = 0;
 
 		for (unsigned int b = 0; b < 64 && w * 64 + b < ps->n_ifpats; b++)
@@ -195,7 +195,7 @@ int ipt2bpf_counters_read(int map_fd, unsigned int n, struct ipt2bpf_counter *ou
 	for (uint32_t i = 0; i < n; i++) {
 		if (bpf_map_lookup_elem(map_fd, &i, vals))
 			return -errno;
-		out[i] = (struct ipt2bpf_counter){ 0 };
+		out[i] = (struct ipt2bpf_counter){0};
 		for (int c = 0; c < ncpus; c++) {
 			out[i].pcnt += vals[c].pcnt;
 			out[i].bcnt += vals[c].bcnt;

@@ -37,7 +37,7 @@ int ipt2bpf_progset_find_map(const struct ipt2bpf_progset *ps, const char *name)
 /* ifname_compare_aligned() == 0, over the zero-padded IFNAMSIZ buffer of the device name. */
 bool ipt2bpf_ifpat_match(const struct ipt2bpf_ifpat *p, const char *ifname)
 {
-	char dev[IFNAMSIZ] = { 0 };
+	char dev[IFNAMSIZ] = {0};
 
 	strncpy(dev, ifname, IFNAMSIZ - 1);
 	for (unsigned int i = 0; i < IFNAMSIZ; i++)

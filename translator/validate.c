@@ -532,7 +532,8 @@ static int mark_source_chains(struct vctx *c)
 				idx++;
 			} else {
 				unsigned int next;
-				int v = tg_verdict(t);
+				/* Only a standard target is known to carry a verdict. */
+				int v = standard ? tg_verdict(t) : -1;
 
 				if (standard && v >= 0) {
 					if (!find_entry(c, (unsigned int)v, &next))

@@ -14,20 +14,19 @@
 #include "runtime.h"
 #include "../codegen/load.h"
 
-/* A generation's program set rebuilt from its pins (for sync and follow). */
+/* What sync needs of the current generation to fill ipt_ifaces, read once from its pins. */
 struct rt_cache {
-	uint32_t generation; /* 0: empty */
-	struct ipt_replace *blobs[2];
-	struct ipt2bpf_table *tables[2];
-	unsigned int n_tables;
-	struct ipt2bpf_progset *ps;
-	struct ipt2bpf_loaded l; /* map fds only */
+	char gen[32]; /* "" : empty */
+	struct ipt2bpf_ifpat *pats;
+	unsigned int n_pats;
+	int ifaces_fd;
 };
 
 struct ipt2bpf_runtime {
 	char bpffs[PATH_MAX];
 	char dir[PATH_MAX]; /* <bpffs>/ipt2bpf/<netns> */
 	uint64_t netns;
+	bool mounted; /* we mounted bpffs */
 	int lockfd; /* the locked state directory, -1: not locked */
 	struct rt_cache cache;
 };
@@ -66,6 +65,7 @@ int rt_rm_tree(const char *path);
 
 int rt_gen_open(const struct ipt2bpf_runtime *rt, const char *name, struct rt_gen *g,
 		struct ipt2bpf_diag *diag);
+void rt_gen_init(struct rt_gen *g);
 void rt_gen_close(struct rt_gen *g);
 /* Blobs and IR of a generation (validated again: the pins are ours, but cheap). */
 int rt_gen_tables(const struct ipt2bpf_runtime *rt, const struct rt_gen *g,

@@ -61,7 +61,8 @@ int rt_lock(struct ipt2bpf_runtime *rt, bool exclusive, bool create, struct ipt2
 
 	if (rt->lockfd >= 0)
 		return 0;
-	snprintf(top, sizeof(top), "%s/%s", rt->bpffs, IPT2BPF_RT_DIR);
+	if (snprintf(top, sizeof(top), "%s/%s", rt->bpffs, IPT2BPF_RT_DIR) >= (int)sizeof(top))
+		return ipt2bpf_diag_set(diag, -ENAMETOOLONG, "%s: path too long", rt->bpffs);
 	for (;;) {
 		struct stat a, b;
 		int fd;
@@ -124,9 +125,9 @@ int rt_pin_replace(int fd, const char *path)
 {
 	char tmp[PATH_MAX];
 
-	if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s_new", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	unlink(tmp); /* left over by a killed run */
+	unlink(tmp); /* left over by a killed run (bpffs names cannot hold dots) */
 	if (bpf_obj_pin(fd, tmp))
 		return -errno;
 	if (rename(tmp, path)) {
@@ -234,15 +235,20 @@ int rt_rm_tree(const char *path)
 
 /* ------------------------------------------------------------ generations */
 
+void rt_gen_init(struct rt_gen *g)
+{
+	memset(g, 0, sizeof(*g));
+	for (unsigned int i = 0; i < IPT2BPF_RT_MAX_PROGS; i++)
+		g->prog_fds[i] = -1;
+	g->ingress_fd = g->egress_fd = g->xdp_fd = -1;
+}
+
 void rt_gen_close(struct rt_gen *g)
 {
 	for (unsigned int i = 0; i < IPT2BPF_RT_MAX_PROGS; i++)
 		if (g->prog_fds[i] >= 0)
 			close(g->prog_fds[i]);
-	memset(g, 0, sizeof(*g));
-	for (unsigned int i = 0; i < IPT2BPF_RT_MAX_PROGS; i++)
-		g->prog_fds[i] = -1;
-	g->ingress_fd = g->egress_fd = g->xdp_fd = -1;
+	rt_gen_init(g);
 }
 
 int rt_gen_open(const struct ipt2bpf_runtime *rt, const char *name, struct rt_gen *g,
@@ -253,11 +259,7 @@ int rt_gen_open(const struct ipt2bpf_runtime *rt, const char *name, struct rt_ge
 	uint32_t key = 0;
 	int err;
 
-	memset(g, 0, sizeof(*g));
-	for (unsigned int i = 0; i < IPT2BPF_RT_MAX_PROGS; i++)
-		g->prog_fds[i] = -1;
-	g->ingress_fd = g->egress_fd = g->xdp_fd = -1;
-
+	rt_gen_init(g);
 	if (!strcmp(name, "current")) {
 		char target[sizeof(g->name)];
 		ssize_t n;

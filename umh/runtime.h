@@ -15,6 +15,7 @@
  *     g<N>/map_<name>     their maps (ipt_c_<table> counters, ipt_ifaces, ...)
  *     g<N>/base_<table>   counters carried over from earlier generations
  *     g<N>/blob_<table>   the table's ipt_replace blob (what status decodes)
+ *     g<N>/ifpats         the -i/-o name patterns, for interfaces that appear later
  *     g<N>/state          struct ipt2bpf_rt_state (mode, source, tables)
  *
  * bpffs holds only BPF objects and directories, so the "state file" is a
@@ -93,6 +94,8 @@ struct ipt2bpf_rt_state {
 	uint64_t loaded_at; /* CLOCK_REALTIME, seconds */
 	uint32_t n_tables;
 	uint32_t n_progs;
+	uint32_t n_ifpats; /* interface patterns, pinned as ifpats */
+	uint32_t pad;
 	struct {
 		char name[XT_TABLE_MAXNAMELEN];
 		char counter_map[BPF_OBJ_NAME_LEN];
@@ -118,6 +121,8 @@ struct ipt2bpf_runtime;
  * created until a load.
  */
 int ipt2bpf_rt_open(const char *bpffs, struct ipt2bpf_runtime **out, struct ipt2bpf_diag *diag);
+/* Did ipt2bpf_rt_open() have to mount bpffs? */
+bool ipt2bpf_rt_mounted(const struct ipt2bpf_runtime *rt);
 void ipt2bpf_rt_close(struct ipt2bpf_runtime *rt);
 void ipt2bpf_rt_closep(struct ipt2bpf_runtime **rt);
 #define _free_ipt2bpf_rt_ __attribute__((cleanup(ipt2bpf_rt_closep)))

@@ -27,10 +27,14 @@
 # them (or, for a loop no built-in chain reaches, both accept).
 #
 # Environment: IPT2BPF (default build/ipt2bpf), O (build dir for the tools,
-# default build), DIFF_ID (namespace names; default the shell's pid).
+# default build), DIFF_ID (namespace names; default the shell's pid),
+# DIFF_OUT (default tests/out/diff), DIFF_TIMEOUT (seconds per run of either
+# side, default 600).
 # --self-check runs kdiff twice instead of kdiff and ipt2bpf (the oracle must
 # be deterministic) and checks kdiff's counters against iptables-legacy-save -c.
-# Failing cases are kept in tests/out/diff/ (--keep-all keeps every case).
+# Failing cases are kept in DIFF_OUT, which each run empties first (--keep-all
+# keeps every case): rules.v4, CHAIN.pcap (+ .meta: what each packet is
+# and which rule it aims at), CHAIN.kernel, CHAIN.bpf and their .err.
 #
 # Exit status: 0 all agree, 1 mismatches, 2 the harness itself failed.
 set -euo pipefail
@@ -41,7 +45,8 @@ O=${O:-build}
 IPT2BPF=${IPT2BPF:-$ROOT/build/ipt2bpf}
 [[ $IPT2BPF = /* ]] || IPT2BPF=$ROOT/$IPT2BPF
 DIFF_ID=${DIFF_ID:-$$}
-OUT=$ROOT/tests/out/diff
+OUT=${DIFF_OUT:-$ROOT/tests/out/diff}
+TIMEOUT=${DIFF_TIMEOUT:-600}
 
 SEEDS=24
 FIRST=1
@@ -53,8 +58,8 @@ KEEP_ALL=0
 SHOW=10
 
 usage() {
-	sed -n '4,9p' "$0" | sed 's/^# \{0,1\}//'
-	exit 2
+	sed -n '4,7p' "$0" | sed 's/^# \{0,1\}//'
+	exit "$1"
 }
 
 while [ $# -gt 0 ]; do
@@ -66,8 +71,8 @@ while [ $# -gt 0 ]; do
 	-l) LOOPS=$2; shift ;;
 	--self-check) SELF=1 ;;
 	--keep-all) KEEP_ALL=1 ;;
-	-h | --help) usage ;;
-	*) usage ;;
+	-h | --help) usage 0 ;;
+	*) usage 2 ;;
 	esac
 	shift
 done
@@ -90,30 +95,33 @@ fi
 TOPO=$ROOT/tests/diff/topology.sh
 read -r NS_C NS_FW _ < <("$TOPO" names "$DIFF_ID")
 TMP=$(mktemp -d /tmp/difftest.XXXXXX)
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
 	"$TOPO" down "$DIFF_ID" || true
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 "$TOPO" up "$DIFF_ID" || die "topology setup failed"
+rm -rf "$OUT"
 mkdir -p "$OUT"
 
 in_fw() { ip netns exec "$NS_FW" "$@"; }
 
 kernel_side() { # kernel_side RULES PCAP CHAIN
-	in_fw "$KDIFF" --rules "$1" --pcap "$2" --chain "$3" --inject-ns "$NS_C" --inject-dev vc
+	in_fw timeout "$TIMEOUT" "$KDIFF" --rules "$1" --pcap "$2" --chain "$3" --inject-ns "$NS_C" --inject-dev vc
 }
 
 bpf_side() { # bpf_side RULES PCAP CHAIN
 	if [ $SELF = 1 ]; then
 		kernel_side "$@"
 	else
-		in_fw "$IPT2BPF" trace "$1" --pcap "$2" --chain "$3" --in vin --out vout --json
+		in_fw timeout "$TIMEOUT" "$IPT2BPF" trace "$1" --pcap "$2" --chain "$3" --in vin --out vout --json
 	fi
 }
 
 # compare META KERNEL BPF CHAIN LABEL: prints "decisions N", "mismatches M"
 # and one report per mismatch (up to SHOW).
+# shellcheck disable=SC2016 # awk, not shell
 COMPARE_AWK='
 function field(line, re,    s) {
 	if (!match(line, re))
@@ -126,14 +134,14 @@ function field(line, re,    s) {
 function parse(line, side, k,    c) {
 	gsub(/[ \t\r]/, "", line)
 	RAW[side, k] = line
+	if ((side, k) in V)
+		DUP[side] = DUP[side] " " k
 	V[side, k] = field(line, "\"verdict\":\"[A-Z]+\"")
 	gsub(/"/, "", V[side, k])
 	c = field(line, "\"counted\":\\[[^]]*\\]")
 	gsub(/[\[\]"]/, "", c)
 	C[side, k] = c
 	P[side, k] = field(line, "\"policy\":(true|false)")
-	if (field(line, "\"n\":[0-9]+") != k)
-		V[side, k] = "BAD-n:" field(line, "\"n\":[0-9]+")
 }
 # Sorted union of comma lists.
 function union(a, b,    n, i, j, v, s, x, seen, out, m) {
@@ -157,8 +165,9 @@ function union(a, b,    n, i, j, v, s, x, seen, out, m) {
 	return s
 }
 FILENAME == META { DG[FNR] = $2; d = $0; sub(/^[^ ]+ [^ ]+ /, "", d); DESC[FNR] = d; NPK = FNR; next }
-FILENAME == KF { parse($0, "k", FNR); NK = FNR; next }
-FILENAME == BF { parse($0, "b", FNR); NB = FNR; next }
+# results are keyed by their "n"; lines without one (noise) are ignored
+FILENAME == KF { k = field($0, "\"n\":[0-9]+"); if (k != "?") parse($0, "k", k + 0); next }
+FILENAME == BF { k = field($0, "\"n\":[0-9]+"); if (k != "?") { parse($0, "b", k + 0); if (k + 0 > NPK) NB++ }; next }
 END {
 	nd = 0; nm = 0
 	for (k = 1; k <= NPK; k++) {
@@ -174,8 +183,6 @@ END {
 			GP[side, d] = (GP[side, d] == "true" || P[side, k] == "true") ? "true" : P[side, k]
 		}
 	}
-	if (NB > NPK)
-		extra = NB - NPK
 	for (i = 1; i <= nd; i++) {
 		d = order[i]; a = first[d]; z = last[d]
 		if (a == z)
@@ -185,6 +192,10 @@ END {
 		if (same)
 			continue
 		nm++
+		kind = DESC[a]
+		sub(/ .*/, "", kind)
+		sub(/^series-.*/, "series", kind)
+		printf "kind %s\n", kind
 		if (nm > SHOW)
 			continue
 		if (a == z)
@@ -198,15 +209,19 @@ END {
 		if (a != z)
 			printf "  datagram: kernel %s [%s] policy %s / ipt2bpf %s [%s] policy %s\n", GV["k", d], GC["k", d], GP["k", d], GV["b", d], GC["b", d], GP["b", d]
 	}
-	if (extra) {
+	if (NB) {
 		nm++
-		printf "mismatch: %s %s: ipt2bpf printed %d lines for %d packets\n", LABEL, CHAIN, NB, NPK
+		printf "mismatch: %s %s: ipt2bpf printed %d results past the last of %d packets\n", LABEL, CHAIN, NB, NPK
+	}
+	if (DUP["b"] != "") {
+		nm++
+		printf "mismatch: %s %s: ipt2bpf printed packets%s more than once\n", LABEL, CHAIN, DUP["b"]
 	}
 	printf "decisions %d\nmismatches %d\n", nd, nm
 }'
 
 compare() { # compare META KERNEL BPF CHAIN LABEL
-	local meta=$1 k=$2 b=$3 chain=$4 label=$5 m=$1
+	local k=$2 b=$3 chain=$4 label=$5 m=$1
 	if [ "$chain" != INPUT ]; then
 		# every packet its own decision outside INPUT
 		m=$TMP/meta.flat
@@ -272,7 +287,11 @@ total=0
 mism=0
 sets=0
 reports=$TMP/reports
+errors=$TMP/errors
+kinds=$TMP/kinds
 : >"$reports"
+: >"$errors"
+: >"$kinds"
 harness_fail=0
 
 for ((seed = FIRST; seed < FIRST + SEEDS; seed++)); do
@@ -304,7 +323,7 @@ for ((seed = FIRST; seed < FIRST + SEEDS; seed++)); do
 			check_policy "$d/$chain.kernel" "$chain" "seed-$seed" || harness_fail=1
 		fi
 		if [ $brc != 0 ]; then
-			echo "mismatch: seed-$seed $chain: ipt2bpf trace failed (status $brc): $(head -c 300 "$d/$chain.bpf.err")" >>"$reports"
+			echo "error: $OUT/seed-$seed $chain: ipt2bpf trace failed (status $brc): $(head -c 300 "$d/$chain.bpf.err")" >>"$errors"
 		fi
 		compare "$d/$chain.pcap.meta" "$d/$chain.kernel" "$d/$chain.bpf" "$chain" \
 			"$OUT/seed-$seed/rules.v4" >"$d/$chain.cmp"
@@ -313,6 +332,7 @@ for ((seed = FIRST; seed < FIRST + SEEDS; seed++)); do
 		total=$((total + n))
 		mism=$((mism + m))
 		grep '^mismatch:\|^  ' "$d/$chain.cmp" >>"$reports" || true
+		sed -n 's/^kind //p' "$d/$chain.cmp" >>"$kinds"
 		[ "$m" = 0 ] || keep=1
 	done
 	if [ $keep = 1 ]; then
@@ -344,7 +364,7 @@ for ((i = 0; i < LOOPS; i++)); do
 		br=$kr
 	else
 		br=0
-		in_fw "$IPT2BPF" trace "$f" --pcap "$TMP/empty.pcap" --chain INPUT --in vin \
+		in_fw timeout "$TIMEOUT" "$IPT2BPF" trace "$f" --pcap "$TMP/empty.pcap" --chain INPUT --in vin \
 			--out vout --json >/dev/null 2>"$TMP/loop.err" || br=1
 	fi
 	if [ $kr = $br ]; then
@@ -353,7 +373,7 @@ for ((i = 0; i < LOOPS; i++)); do
 		loops_bad=$((loops_bad + 1))
 		mkdir -p "$OUT/loops"
 		cp "$f" "$OUT/loops/"
-		echo "mismatch: $OUT/loops/loop-$seed.v4: kernel $([ $kr = 0 ] && echo accepts || echo refuses) it, ipt2bpf $([ $br = 0 ] && echo accepts || echo refuses) it" >>"$reports"
+		echo "error: $OUT/loops/loop-$seed.v4: kernel $([ $kr = 0 ] && echo accepts || echo refuses) it, ipt2bpf $([ $br = 0 ] && echo accepts || echo refuses) it" >>"$reports"
 	fi
 done
 
@@ -361,11 +381,15 @@ echo "difftest: $total packet decisions, $mism mismatches ($sets rule sets)"
 if [ "$LOOPS" -gt 0 ]; then
 	echo "difftest: chain loops: $loops_ok of $((loops_ok + loops_bad)) handled as the kernel does"
 fi
+if [ -s "$kinds" ]; then
+	echo "difftest: mismatches by packet kind (rulegen's .meta):" \
+		"$(sort "$kinds" | uniq -c | sort -rn | awk '{ printf "%s%s %d", (NR > 1 ? ", " : ""), $2, $1 }')"
+fi
+cat "$errors"
 if [ -s "$reports" ]; then
 	awk -v max="$SHOW" '/^mismatch:/ { n++ } n <= max' "$reports"
-	nrep=$(grep -c '^mismatch:' "$reports" || true)
-	[ "$nrep" -le "$SHOW" ] || echo "... ($nrep mismatches in all; cases kept in $OUT)"
+	[ "$mism" -le "$SHOW" ] || echo "... (first $SHOW of $mism shown; cases kept in $OUT)"
 fi
 [ $harness_fail = 0 ] || exit 2
-[ $mism = 0 ] && [ $loops_bad = 0 ] && [ ! -s "$reports" ] || exit 1
+[ $mism = 0 ] && [ $loops_bad = 0 ] && [ ! -s "$errors" ] || exit 1
 exit 0

@@ -4,9 +4,10 @@
  * ipt2bpf_validate() must never read outside them; what it accepts must
  * decode, describe, dump and free cleanly.
  *
- * Each input runs twice: as is, and with the header's size and num_counters
- * made consistent with the input length, so mutations get past do_replace()'s
- * first checks and into the entries.
+ * Each input runs three times: as is; with the header's size and
+ * num_counters made consistent with the input length, so mutations get past
+ * do_replace()'s first checks and into the entries; and with num_entries
+ * counted too, so they get past translate_table()'s count check.
  *
  * Built and run by scripts/fuzz.sh (make fuzz); by hand:
  *   clang -std=gnu17 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
@@ -53,6 +54,21 @@ static void one(const struct ipt_replace *repl, size_t len)
 	ipt2bpf_table_free(t);
 }
 
+static unsigned int count_entries(const struct ipt_replace *r)
+{
+	const unsigned char *base = (const unsigned char *)r->entries;
+	unsigned int n = 0;
+
+	for (size_t off = 0; off + sizeof(struct ipt_entry) < r->size && off % 8 == 0; n++) {
+		const struct ipt_entry *e = (const void *)(base + off);
+
+		if (e->next_offset < sizeof(struct ipt_entry))
+			break;
+		off += e->next_offset;
+	}
+	return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ipt_replace *copy;
@@ -71,6 +87,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	copy->size = size - sizeof(*copy);
 	if (!copy->num_counters)
 		copy->num_counters = 1;
+	one(copy, size);
+
+	/* And with num_entries counted along next_offset, to reach the hooks. */
+	copy->num_entries = count_entries(copy);
 	one(copy, size);
 	free(copy);
 	return 0;

@@ -72,16 +72,16 @@
 #include "tests/tools/pcap.h"
 #include "translator/util.h"
 
-#define DEFAULT_SENTINEL  "10.200.1.254"
-#define DEFAULT_IN_DEV	  "vin"
-#define DEFAULT_RESTORE	  "iptables-legacy-restore"
-#define SENTINEL_WAIT_MS  3000
-#define VERDICT_ACCEPT	  (-NF_ACCEPT - 1)
-#define VERDICT_DROP	  (-NF_DROP - 1)
+#define DEFAULT_SENTINEL "10.200.1.254"
+#define DEFAULT_IN_DEV	 "vin"
+#define DEFAULT_RESTORE	 "iptables-legacy-restore"
+#define SENTINEL_WAIT_MS 3000
+#define VERDICT_ACCEPT	 (-NF_ACCEPT - 1)
+#define VERDICT_DROP	 (-NF_DROP - 1)
 
 static const char *const hook_names[NF_INET_NUMHOOKS] = {
-	[NF_INET_PRE_ROUTING] = "PREROUTING", [NF_INET_LOCAL_IN] = "INPUT",
-	[NF_INET_FORWARD] = "FORWARD",	      [NF_INET_LOCAL_OUT] = "OUTPUT",
+	[NF_INET_PRE_ROUTING] = "PREROUTING",	[NF_INET_LOCAL_IN] = "INPUT",
+	[NF_INET_FORWARD] = "FORWARD",		[NF_INET_LOCAL_OUT] = "OUTPUT",
 	[NF_INET_POST_ROUTING] = "POSTROUTING",
 };
 
@@ -221,7 +221,8 @@ static int table_open(int fd, struct table *t, const char *name)
 
 	for (unsigned int i = 0; i < t->n; i++) {
 		const struct ipt_entry *e = entry_at(t, off);
-		const struct xt_entry_target *tg = (const void *)((const char *)e + e->target_offset);
+		const struct xt_entry_target *tg =
+			(const void *)((const char *)e + e->target_offset);
 		struct ent *x = &t->ents[i];
 
 		if (off >= t->info.size || e->next_offset < sizeof(*e)) {
@@ -610,8 +611,7 @@ static int run_packet(struct ctx *c, const uint8_t *frame, size_t len, int n)
 		verdict = accepted ? "ACCEPT" : "DROP";
 		/* a non-standard target (REJECT, ...) may decide on its own */
 		if (!other && (term == TERM_ACCEPT) != accepted) {
-			fprintf(stderr,
-				"kdiff: packet %d: counters say %s, the packet was %s\n", n,
+			fprintf(stderr, "kdiff: packet %d: counters say %s, the packet was %s\n", n,
 				term == TERM_ACCEPT ? "ACCEPT"
 				: term == TERM_DROP ? "DROP"
 						    : "hotdrop",

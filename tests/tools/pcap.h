@@ -20,14 +20,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#define IPT2BPF_PCAP_MAGIC	 0xa1b2c3d4u /* microsecond timestamps */
-#define IPT2BPF_PCAP_MAGIC_NS	 0xa1b23c4du /* nanosecond timestamps */
-#define IPT2BPF_PCAP_LINK_ETHER	 1u
-#define IPT2BPF_PCAP_SNAPLEN	 65535u
-#define IPT2BPF_PKT_MAX		 2048u /* our frames stay below any MTU */
-#define IPT2BPF_ETH_HLEN	 14u
-#define IPT2BPF_ETH_P_IP	 0x0800u
-#define IPT2BPF_IP_HLEN		 20u
+#define IPT2BPF_PCAP_MAGIC	0xa1b2c3d4u /* microsecond timestamps */
+#define IPT2BPF_PCAP_MAGIC_NS	0xa1b23c4du /* nanosecond timestamps */
+#define IPT2BPF_PCAP_LINK_ETHER 1u
+#define IPT2BPF_PCAP_SNAPLEN	65535u
+#define IPT2BPF_PKT_MAX		2048u /* our frames stay below any MTU */
+#define IPT2BPF_ETH_HLEN	14u
+#define IPT2BPF_ETH_P_IP	0x0800u
+#define IPT2BPF_IP_HLEN		20u
 
 /* ------------------------------------------------------------ byte helpers */
 

@@ -160,24 +160,28 @@ struct pfx {
 
 /* Where rule sources come from: none is martian or local to fw. */
 static const struct pfx src_pool[] = {
-	{IP4(10, 200, 1, 0), 24},  {IP4(203, 0, 113, 0), 24}, {IP4(192, 0, 2, 0), 24},
-	{IP4(172, 16, 0, 0), 12},  {IP4(100, 64, 0, 0), 10},  {IP4(8, 8, 0, 0), 16},
-	{IP4(45, 0, 0, 0), 8},	   {IP4(192, 168, 0, 0), 16}, {IP4(10, 200, 2, 0), 24},
+	{IP4(10, 200, 1, 0), 24}, {IP4(203, 0, 113, 0), 24}, {IP4(192, 0, 2, 0), 24},
+	{IP4(172, 16, 0, 0), 12}, {IP4(100, 64, 0, 0), 10},  {IP4(8, 8, 0, 0), 16},
+	{IP4(45, 0, 0, 0), 8},	  {IP4(192, 168, 0, 0), 16}, {IP4(10, 200, 2, 0), 24},
 	{IP4(198, 19, 0, 0), 16},
 };
 
 static const struct pfx dst_pool[] = {
-	{LOCAL_NET, 16},	     {LOCAL_NET, 16},	     {FORWARD_NET, 16},
-	{FORWARD_NET, 16},	     {IP4(10, 200, 1, 0), 24}, {IP4(10, 200, 2, 0), 24},
+	{LOCAL_NET, 16},   {LOCAL_NET, 16},	     {FORWARD_NET, 16},
+	{FORWARD_NET, 16}, {IP4(10, 200, 1, 0), 24}, {IP4(10, 200, 2, 0), 24},
 };
 
 static const char *const ifnames[] = {
-	"vin", "vin+", "vi+", "v+", "+", "vout", "vout+", "vo+", "lo", "vc", "vs",
-	"eth0", "eth+", "vinx", "vi", "vin0", "vou+", "l+", "vin1+", "v",
+	"vin", "vin+", "vi+",  "v+",   "+",  "vout", "vout+", "vo+", "lo",    "vc",
+	"vs",  "eth0", "eth+", "vinx", "vi", "vin0", "vou+",  "l+",  "vin1+", "v",
 };
 
-static const uint16_t nice_ports[] = {0,    1,	  20,	21,    22,    23,    25,    53,
-				      67,   68,	  80,	123,   443,   1023,  1024,  1025,
+/* Names that match the devices packets use: in "vin", out "vout". */
+static const char *const in_names[] = {"vin", "vin+", "vi+", "v+", "+"};
+static const char *const out_names[] = {"vout", "vout+", "vo+", "v+", "+"};
+
+static const uint16_t nice_ports[] = {0,    1,	  20,	 21,	22,    23,   25,   53,
+				      67,   68,	  80,	 123,	443,   1023, 1024, 1025,
 				      3306, 8080, 32768, 49151, 65534, 65535};
 
 static const uint8_t opt_kinds[] = {1, 2, 3, 4, 5, 8, 19, 28, 30, 34, 253, 254, 255};
@@ -205,8 +209,10 @@ static const struct icmp_name icmp_names[] = {
 static const char *const comments[] = {"allow web", "ssh", "x", "drop bogons", "rulegen"};
 
 static const char *const user_names[] = {
-	"block",  "accept_web", "Zone1", "c-2",	  "logdrop", "x",      "a",	"B",
-	"ssh_in", "udp_chk",	"icmp-ok", "web", "zz",	     "Mixed_Case", "n0", "LONG_chain_name_for_sorting",
+	"block",   "accept_web", "Zone1",   "c-2",
+	"logdrop", "x",		 "a",	    "B",
+	"ssh_in",  "udp_chk",	 "icmp-ok", "web",
+	"zz",	   "Mixed_Case", "n0",	    "LONG_chain_name_for_sorting",
 };
 
 static uint32_t prefix_mask(int len)
@@ -306,7 +312,8 @@ static void gen_l4(struct rule *r)
 				r->flags = pct(30) ? 2 : 1;
 				r->flags_inv = pct(20);
 				if (r->flags == 1) {
-					r->fmask = pct(10) ? (pct(50) ? 0x3f : 0) : (uint8_t)rnd(64);
+					r->fmask =
+						pct(10) ? (pct(50) ? 0x3f : 0) : (uint8_t)rnd(64);
 					r->fcmp = pct(80) ? (uint8_t)(rnd(64) & r->fmask)
 							  : (uint8_t)rnd(64);
 					r->fall = pct(50);
@@ -352,7 +359,8 @@ static void gen_l4(struct rule *r)
 				r->icode_min = 0;
 				r->icode_max = 0xff;
 			} else {
-				static const uint8_t types[] = {0, 3, 4, 5, 8, 11, 12, 13, 14, 17, 18};
+				static const uint8_t types[] = {0,  3,	4,  5,	8, 11,
+								12, 13, 14, 17, 18};
 
 				r->itype = pct(85) ? PICK(types) : (uint8_t)rnd(41);
 				r->icmp_code_given = pct(50);
@@ -429,11 +437,11 @@ static int popcount32(uint32_t v)
  */
 static bool narrow(const struct rule *r)
 {
-	return (r->src && !r->src_inv && popcount32(r->smask) >= 16) ||
-	       (r->dst && !r->dst_inv && popcount32(r->dmask) >= 16) ||
+	return (r->src && !r->src_inv && popcount32(r->smask) >= 20) ||
+	       (r->dst && !r->dst_inv && popcount32(r->dmask) >= 20) ||
 	       (r->sp && !r->sp_inv && r->sport.hi - r->sport.lo < 2048) ||
-	       (r->dp && !r->dp_inv && r->dport.hi - r->dport.lo < 2048) ||
-	       (r->mp && !r->mp_inv) || (r->sr && !r->sr_inv && r->sr_hi - r->sr_lo < 65536) ||
+	       (r->dp && !r->dp_inv && r->dport.hi - r->dport.lo < 2048) || (r->mp && !r->mp_inv) ||
+	       (r->sr && !r->sr_inv && r->sr_hi - r->sr_lo < 65536) ||
 	       (r->dr && !r->dr_inv && r->dr_hi - r->dr_lo < 65536) ||
 	       (r->icmp && !r->icmp_inv && r->itype != 0xff) || (r->flags && !r->flags_inv) ||
 	       (r->topt && !r->topt_inv) || r->frag == 1;
@@ -461,7 +469,7 @@ static void narrow_down(struct rule *r)
 		r->src = true;
 		r->src_inv = false;
 		r->saddr = rule_src(r->chain);
-		r->smask = prefix_mask(16 + (int)rnd(17));
+		r->smask = prefix_mask(20 + (int)rnd(13));
 		r->saddr &= r->smask;
 	}
 }
@@ -490,12 +498,12 @@ static void gen_rule(struct ruleset *rs, struct rule *r, int chain)
 	}
 	/* iptables refuses -o in INPUT and -i in OUTPUT, but not in user chains */
 	if ((!builtin || chain != CH_OUTPUT) && pct(12)) {
-		r->in = PICK(ifnames);
-		r->in_inv = pct(25);
+		r->in = pct(50) ? PICK(in_names) : PICK(ifnames);
+		r->in_inv = pct(20);
 	}
 	if ((!builtin || chain != CH_INPUT) && pct(12)) {
-		r->out = PICK(ifnames);
-		r->out_inv = pct(25);
+		r->out = pct(50) ? PICK(out_names) : PICK(ifnames);
+		r->out_inv = pct(20);
 	}
 
 	k = rnd(100);
@@ -506,8 +514,8 @@ static void gen_rule(struct ruleset *rs, struct rule *r, int chain)
 	} else if (k < 70) {
 		r->proto = IPPROTO_ICMP;
 	} else if (k < 76) {
-		static const int other[] = {IPPROTO_GRE, IPPROTO_ESP, IPPROTO_SCTP, IPPROTO_SCTP,
-					    IPPROTO_IGMP, 253, IPPROTO_AH};
+		static const int other[] = {IPPROTO_GRE,  IPPROTO_ESP, IPPROTO_SCTP, IPPROTO_SCTP,
+					    IPPROTO_IGMP, 253,	       IPPROTO_AH};
 
 		r->proto = PICK(other);
 		r->proto_numeric = true;
@@ -519,9 +527,14 @@ static void gen_rule(struct ruleset *rs, struct rule *r, int chain)
 		if (!r->proto_numeric)
 			r->proto_numeric = pct(15);
 	}
+	/* -f never matches in INPUT (the kernel reassembles first), and with a
+	 * port match never at all: keep those rare */
 	if (pct(8))
 		r->frag = 1 + (int)rnd(2);
-	gen_l4(r);
+	if (r->frag == 1 && chain == CH_INPUT && pct(80))
+		r->frag = 2;
+	if (r->frag != 1 || pct(15))
+		gen_l4(r);
 
 	if (pct(10)) {
 		r->sr = true;
@@ -539,10 +552,22 @@ static void gen_rule(struct ruleset *rs, struct rule *r, int chain)
 		if (r->dr_hi < r->dr_lo)
 			r->dr_hi = r->dr_lo;
 	}
+	/* -s with --src-range (or -d with --dst-range) mostly overlapping, or
+	 * the rule would rarely match anything */
+	if (r->src && r->sr && pct(70)) {
+		r->sr_lo = r->saddr - rnd(4);
+		r->sr_hi = (r->saddr | ~r->smask) + rnd(4);
+	}
+	if (r->dst && r->dr && pct(70)) {
+		r->dr_lo = r->daddr - rnd(4);
+		r->dr_hi = (r->daddr | ~r->dmask) + rnd(4);
+	}
+	if (r->sr && r->sr_hi < r->sr_lo && pct(95))
+		r->sr_hi = r->sr_lo;
+	if (r->dr && r->dr_hi < r->dr_lo)
+		r->dr_hi = r->dr_lo;
 	if (pct(8))
 		r->comment = PICK(comments);
-	if (!narrow(r) && pct(85))
-		narrow_down(r);
 
 	k = rnd(100);
 	if (k < 27) {
@@ -555,9 +580,12 @@ static void gen_rule(struct ruleset *rs, struct rule *r, int chain)
 		r->target = T_RETURN;
 	} else {
 		r->tchain = user_chain_after(rs, chain);
-		r->target = r->tchain < 0 ? (pct(50) ? T_ACCEPT : T_DROP)
-					  : (k < 90 ? T_JUMP : T_GOTO);
+		r->target =
+			r->tchain < 0 ? (pct(50) ? T_ACCEPT : T_DROP) : (k < 90 ? T_JUMP : T_GOTO);
 	}
+	/* a few broad rules, mostly ones that let packets go on */
+	if (!narrow(r) && pct(r->target == T_ACCEPT || r->target == T_DROP ? 96 : 80))
+		narrow_down(r);
 }
 
 static void gen_chains(struct ruleset *rs, int nuser)
@@ -713,7 +741,9 @@ static void put_rule(FILE *f, const struct ruleset *rs, const struct rule *r)
 		fprintf(f, " %s-p %d", inv(r->proto_inv), r->proto);
 	else if (r->proto > 0)
 		fprintf(f, " %s-p %s", inv(r->proto_inv),
-			r->proto == IPPROTO_TCP ? "tcp" : r->proto == IPPROTO_UDP ? "udp" : "icmp");
+			r->proto == IPPROTO_TCP	  ? "tcp"
+			: r->proto == IPPROTO_UDP ? "udp"
+						  : "icmp");
 	if (r->frag)
 		fprintf(f, " %s-f", inv(r->frag == 2));
 	if (r->l4m) {
@@ -958,7 +988,8 @@ static uint32_t aim_masked(uint32_t net, uint32_t mask, bool inside)
 	case 2:
 		return (lo | (rnd32() & ~mask)) ^ (mask & -mask);
 	default:
-		return mask ? (lo | (rnd32() & ~mask)) ^ (1u << (31 - rnd(32 - __builtin_ctz(mask))))
+		return mask ? (lo | (rnd32() & ~mask)) ^
+				       (1u << (31 - rnd(32 - __builtin_ctz(mask))))
 			    : rnd32();
 	}
 }
@@ -1010,6 +1041,7 @@ struct plan {
 	uint16_t id;
 	bool df;
 	char aim[40];
+	const char *intent; /* "hit" or the condition missed on purpose */
 };
 
 /* Whether address A passes R's address conditions (-s/-d, iprange). */
@@ -1032,13 +1064,29 @@ static bool addr_match(const struct rule *r, uint32_t a, bool src)
 	return true;
 }
 
-/* An address for R's source (SRC) or destination conditions that matches or
- * (!HIT) fails them, and that CHAIN's topology can carry. */
-static uint32_t aim_addr(const struct rule *r, bool src, bool hit, int chain)
+/* Whether A passes the address conditions of every rule on path P. */
+static bool path_addr_match(const struct rule *const *p, int n, uint32_t a, bool src)
+{
+	for (int i = 0; i < n; i++)
+		if (!addr_match(p[i], a, src))
+			return false;
+	return true;
+}
+
+/*
+ * An address for the source (SRC) or destination conditions of path P (the
+ * first rule on it that has some decides) that matches them all or (!HIT)
+ * fails the deciding rule's, and that CHAIN's topology can carry.
+ */
+static uint32_t aim_addr(const struct rule *const *p, int n, bool src, bool hit, int chain)
 {
 	bool (*ok)(int, uint32_t) = src ? src_ok : dst_ok;
+	const struct rule *r = NULL;
 
-	for (int tries = 0; r && tries < 24; tries++) {
+	for (int i = 0; i < n && !r; i++)
+		if (src ? p[i]->src || p[i]->sr : p[i]->dst || p[i]->dr)
+			r = p[i];
+	for (int tries = 0; r && tries < 48; tries++) {
 		bool has = src ? r->src : r->dst, ranged = src ? r->sr : r->dr;
 		uint32_t a;
 
@@ -1047,15 +1095,25 @@ static uint32_t aim_addr(const struct rule *r, bool src, bool hit, int chain)
 
 			a = src ? aim_masked(r->saddr, r->smask, hit != inv)
 				: aim_masked(r->daddr, r->dmask, hit != inv);
-		} else if (ranged) {
+		} else {
 			bool inv = src ? r->sr_inv : r->dr_inv;
 
 			a = src ? aim_range32(r->sr_lo, r->sr_hi, hit != inv)
 				: aim_range32(r->dr_lo, r->dr_hi, hit != inv);
-		} else {
-			break;
 		}
-		if (ok(chain, a) && (!hit || addr_match(r, a, src)))
+		if (!ok(chain, a))
+			continue;
+		if (!hit || (tries < 32 ? path_addr_match(p, n, a, src) : addr_match(r, a, src)))
+			return a;
+	}
+	/* edges and random inner values are all invalid here (say
+	 * 10.200.1.0/24 as an INPUT destination): try valid ones */
+	for (int tries = 0; r && hit && tries < 96; tries++) {
+		uint32_t a = src ? random_src(chain) : random_dst(chain);
+
+		if (tries < 2 && !src && chain == CH_INPUT)
+			a = tries ? FW_VOUT_ADDR : FW_VIN_ADDR;
+		if (tries < 64 ? path_addr_match(p, n, a, src) : addr_match(r, a, src))
 			return a;
 	}
 	return src ? random_src(chain) : random_dst(chain);
@@ -1089,7 +1147,7 @@ static size_t tcp_opts_valid(uint8_t *o, int kind, bool want)
 	bool placed = false;
 
 	for (int i = 0; i < count || (want && !placed); i++) {
-		uint8_t buf[12];
+		uint8_t buf[20];
 		size_t len;
 		int k;
 
@@ -1121,6 +1179,13 @@ static size_t tcp_opts_valid(uint8_t *o, int kind, bool want)
 			buf[1] = 2;
 			len = 2;
 			break;
+		case 5: /* SACK: one or two blocks */
+			len = pct(50) ? 10 : 18;
+			buf[0] = 5;
+			buf[1] = (uint8_t)len;
+			for (size_t j = 2; j < len; j++)
+				buf[j] = (uint8_t)rnd(256);
+			break;
 		case 8:
 			buf[0] = 8;
 			buf[1] = 10;
@@ -1143,9 +1208,14 @@ static size_t tcp_opts_valid(uint8_t *o, int kind, bool want)
 		if (k == kind)
 			placed = true;
 	}
-	/* pad with NOPs, or with EOLs when NOP is the kind to avoid */
+	/* end with EOL now and then; pad with NOPs, or with EOLs when NOP is
+	 * the kind to avoid (tcp_find_option() reads on past an EOL) */
+	bool eol = n < 40 && pct(20);
+
+	if (eol)
+		o[n++] = 0;
 	while (n % 4)
-		o[n++] = (!want && kind == 1) ? 0 : 1;
+		o[n++] = (eol || (!want && kind == 1)) ? 0 : 1;
 	return n;
 }
 
@@ -1316,16 +1386,18 @@ static uint8_t random_bit(uint8_t mask)
 }
 
 enum { F_SRC, F_DST, F_SPORT, F_DPORT, F_FLAGS, F_TOPT, F_ICMP, NFIELDS };
+static const char *const field_names[NFIELDS] = {
+	"miss-src", "miss-dst", "miss-sport", "miss-dport", "miss-flags", "miss-topt", "miss-icmp"};
 
 /*
  * A packet aimed at A (or at nothing when A is empty), for CHAIN. Most
- * packets meet every condition on the path (at edges or inside); a third
+ * packets meet every condition on the path (at edges or inside); a quarter
  * miss exactly one condition, just outside it.
  */
 static void plan_packet(const struct ruleset *rs, const struct aim *a, int chain, struct plan *p)
 {
-	static const uint8_t others[] = {IPPROTO_GRE, IPPROTO_ESP, IPPROTO_SCTP, IPPROTO_IGMP,
-					 253,	      IPPROTO_AH,  0};
+	static const uint8_t others[] = {
+		IPPROTO_GRE, IPPROTO_ESP, IPPROTO_SCTP, IPPROTO_IGMP, 253, IPPROTO_AH, 0};
 	const struct rule *r = a->n ? a->r[0] : NULL, *f, *fld[NFIELDS];
 	int miss = -1, nset = 0;
 	unsigned int k;
@@ -1358,7 +1430,7 @@ static void plan_packet(const struct ruleset *rs, const struct aim *a, int chain
 	fld[F_ICMP] = p->proto == IPPROTO_ICMP ? AIM_FIRST(a, x->icmp && x->itype != 0xff) : NULL;
 	for (int i = 0; i < NFIELDS; i++)
 		nset += fld[i] != NULL;
-	if (nset && pct(33)) {
+	if (nset && pct(25)) {
 		int pickn = (int)rnd((uint32_t)nset);
 
 		for (int i = 0; i < NFIELDS && miss < 0; i++)
@@ -1366,16 +1438,17 @@ static void plan_packet(const struct ruleset *rs, const struct aim *a, int chain
 				miss = i;
 	}
 
-	p->saddr = aim_addr(fld[F_SRC], true, miss != F_SRC, chain);
-	p->daddr = aim_addr(fld[F_DST], false, miss != F_DST, chain);
+	p->intent = miss < 0 ? "hit" : field_names[miss];
+	p->saddr = aim_addr(a->r, a->n, true, miss != F_SRC, chain);
+	p->daddr = aim_addr(a->r, a->n, false, miss != F_DST, chain);
 	p->ttl = pct(80) ? 64 : (uint8_t)(2 + rnd(254));
 	p->tos = pct(80) ? 0 : (uint8_t)rnd(256);
 	p->id = (uint16_t)(1 + rnd(0xfffe));
 	p->df = pct(30);
-	p->sport = fld[F_SPORT] ? aim_rule_port(fld[F_SPORT], true, miss != F_SPORT)
-				: random_port();
-	p->dport = fld[F_DPORT] ? aim_rule_port(fld[F_DPORT], false, miss != F_DPORT)
-				: random_port();
+	p->sport =
+		fld[F_SPORT] ? aim_rule_port(fld[F_SPORT], true, miss != F_SPORT) : random_port();
+	p->dport =
+		fld[F_DPORT] ? aim_rule_port(fld[F_DPORT], false, miss != F_DPORT) : random_port();
 
 	f = fld[F_FLAGS];
 	if (f) {
@@ -1407,9 +1480,9 @@ static void plan_packet(const struct ruleset *rs, const struct aim *a, int chain
 		else
 			p->icode = (uint8_t)aim_range32(f->icode_min, f->icode_max, false);
 	} else {
-		static const uint8_t t[][2] = {{8, 0}, {0, 0},	{3, 0},	 {3, 1},  {3, 3},
-					       {3, 4}, {11, 0}, {11, 1}, {5, 1},  {12, 0},
-					       {13, 0}, {14, 0}, {4, 0}, {17, 0}};
+		static const uint8_t t[][2] = {{8, 0},	{0, 0},	 {3, 0},  {3, 1}, {3, 3},
+					       {3, 4},	{11, 0}, {11, 1}, {5, 1}, {12, 0},
+					       {13, 0}, {14, 0}, {4, 0},  {17, 0}};
 		k = rnd(ARRAY_SIZE(t) + 2);
 		if (k < ARRAY_SIZE(t)) {
 			p->itype = t[k][0];
@@ -1499,9 +1572,9 @@ enum edge {
 };
 
 static const char *const edge_names[NEDGE] = {
-	"plain",      "series",	    "frag-first", "frag-short",	 "frag-off1",  "frag-later",
-	"trunc-l4",   "trunc-totlen", "doff-small", "topt-bad",	 "topt-trunc", "ipopt",
-	"ipopt-bad",  "bad-csum",   "non-ipv4",	  "bad-version", "ihl-small",  "frame-short",
+	"plain",     "series",	     "frag-first", "frag-short",  "frag-off1",	"frag-later",
+	"trunc-l4",  "trunc-totlen", "doff-small", "topt-bad",	  "topt-trunc", "ipopt",
+	"ipopt-bad", "bad-csum",     "non-ipv4",   "bad-version", "ihl-small",	"frame-short",
 };
 
 /*
@@ -1552,8 +1625,9 @@ static void emit(struct out *o, const uint8_t *frame, size_t len, int dgram, con
 	err = ipt2bpf_pcap_write(&o->pcap, frame, len);
 	if (err && !o->err)
 		o->err = err;
-	fprintf(o->meta, "%d %d %s p%u %s:%u>%s:%u f%02x aim=%s\n", o->n, dgram, what, p->proto,
-		ipstr(p->saddr, s), p->sport, ipstr(p->daddr, d), p->dport, p->tflags, p->aim);
+	fprintf(o->meta, "%d %d %s p%u %s:%u>%s:%u f%02x aim=%s %s\n", o->n, dgram, what, p->proto,
+		ipstr(p->saddr, s), p->sport, ipstr(p->daddr, d), p->dport, p->tflags, p->aim,
+		p->intent ? p->intent : "-");
 }
 
 /* Valid IP options: NOP, EOL, record route, stream id. */
@@ -1676,7 +1750,8 @@ static void emit_series(struct out *o, struct plan *p, bool lone)
 			chunk = len - off;
 		ip.frag = (uint16_t)(off / 8) | (off + chunk < len ? IPT2BPF_IP_MF : 0);
 		n = ipt2bpf_pkt_ipv4(frame, sizeof(frame), mac_dst, mac_src, &ip, l4 + off, chunk);
-		snprintf(what, sizeof(what), "series-%d%s", ++nfrag, off + chunk < len ? "" : "-last");
+		snprintf(what, sizeof(what), "series-%d%s", ++nfrag,
+			 off + chunk < len ? "" : "-last");
 		if (n > 0)
 			emit(o, frame, (size_t)n, lone ? o->n + 1 : dgram, p, what);
 		off += chunk;
@@ -1719,8 +1794,8 @@ static void emit_packet(struct out *o, struct plan *p, enum edge e)
 	case E_TRUNC_L4:
 	case E_TRUNC_TOTLEN:
 		/* cut inside the header the matches read */
-		cut = p->proto == IPPROTO_TCP	? rnd(IPT2BPF_TCP_HLEN)
-		      : p->proto == IPPROTO_UDP ? rnd(IPT2BPF_UDP_HLEN)
+		cut = p->proto == IPPROTO_TCP	 ? rnd(IPT2BPF_TCP_HLEN)
+		      : p->proto == IPPROTO_UDP	 ? rnd(IPT2BPF_UDP_HLEN)
 		      : p->proto == IPPROTO_ICMP ? rnd(IPT2BPF_ICMP_HLEN)
 						 : rnd((uint32_t)len + 1);
 		if (e == E_TRUNC_L4) {
@@ -1818,12 +1893,13 @@ static void emit_packet(struct out *o, struct plan *p, enum edge e)
 /* Mostly rules this chain can reach, some others. */
 static const struct rule *pick_rule(const struct ruleset *rs, const unsigned int *reach, int chain)
 {
-	for (int tries = 0; tries < 16 && pct(85); tries++) {
-		const struct rule *r = &rs->rules[rnd((uint32_t)rs->nrules)];
+	int cand[MAX_RULES], n = 0;
 
-		if (reach[r->chain] & (1u << chain))
-			return r;
-	}
+	for (int i = 0; i < rs->nrules; i++)
+		if (reach[rs->rules[i].chain] & (1u << chain))
+			cand[n++] = i;
+	if (n && pct(90))
+		return &rs->rules[cand[rnd((uint32_t)n)]];
 	return &rs->rules[rnd((uint32_t)rs->nrules)];
 }
 
@@ -1859,11 +1935,13 @@ static int gen_packets(const struct ruleset *rs, int chain, const char *path, in
 		struct plan p;
 		struct aim a;
 
-		if (rs->nrules && pct(85))
+		if (rs->nrules && pct(90))
 			r = pick_rule(rs, reach, chain);
 		build_aim(rs, reach, r, chain, &a);
 		plan_packet(rs, &a, chain, &p);
-		if (pct(chain == CH_INPUT ? 30 : 35)) {
+		if (chain != CH_INPUT && AIM_FIRST(&a, x->frag == 1) && pct(80)) {
+			e = pct(20) ? E_FRAG_OFF1 : E_FRAG_LATER; /* what -f matches */
+		} else if (pct(chain == CH_INPUT ? 30 : 35)) {
 			do
 				e = (enum edge)(1 + rnd(NEDGE - 1));
 			while (!edge_allowed(chain, e) ||
@@ -1930,9 +2008,8 @@ static int gen_fixed(int chain, const char *path)
 		{IPPROTO_TCP, 22, 22, 0x02, 0, E_NON_IPV4},
 		{IPPROTO_TCP, 5000, 5001, 0x02, 0, E_FRAG_LATER},
 	};
-	static const uint32_t sources[] = {IP4(10, 200, 1, 2), IP4(1, 2, 3, 4),
-					   IP4(192, 168, 0, 1), IP4(172, 16, 0, 1),
-					   IP4(10, 0, 0, 1)};
+	static const uint32_t sources[] = {IP4(10, 200, 1, 2), IP4(1, 2, 3, 4), IP4(192, 168, 0, 1),
+					   IP4(172, 16, 0, 1), IP4(10, 0, 0, 1)};
 	int err;
 
 	rng_state = 0x6b646966u; /* fixed: the same packets every run */
@@ -2082,7 +2159,8 @@ int main(int argc, char **argv)
 		return 1;
 	for (int i = 0; i < NBUILTIN; i++) {
 		/* each chain its own stream: adding a pcap leaves the others alone */
-		rng_state = (seed + 1) * 0x9e3779b97f4a7c15ull + (uint64_t)i * 0x632be59bd9b4e019ull;
+		rng_state =
+			(seed + 1) * 0x9e3779b97f4a7c15ull + (uint64_t)i * 0x632be59bd9b4e019ull;
 		if (pcaps[i] && gen_packets(&rs, i, pcaps[i], (int)npackets, seed))
 			return 1;
 	}

@@ -444,6 +444,28 @@ static void falls_off_end(void **state)
 	free(r);
 }
 
+static void nonstandard_last_entry(void **state)
+{
+	struct blob b;
+	size_t len;
+	struct ipt_replace *r;
+	struct ipt_ip udp = ip_proto(IPPROTO_UDP);
+
+	(void)state;
+	/* OUTPUT starts at the very last entry, whose target has no payload
+	 * (TRACE): nothing may be read past it, and the path falls off. */
+	blob_init(&b, "filter", FILTER_HOOKS);
+	blob_policy(&b, NF_INET_LOCAL_IN, VERDICT_ACCEPT);
+	blob_policy(&b, NF_INET_FORWARD, VERDICT_ACCEPT);
+	blob_policy(&b, NF_INET_LOCAL_OUT, VERDICT_ACCEPT);
+	blob_hook(&b, NF_INET_LOCAL_OUT);
+	blob_entry(&b, &udp);
+	blob_end(&b, "TRACE", 0, NULL, 0);
+	r = blob_finish(&b, &len);
+	assert_rejected(r, len, -ELOOP, "filter/OUTPUT#1: execution falls off the end");
+	free(r);
+}
+
 static void unreachable_bad_jump_accepted(void **state)
 {
 	struct blob b;
@@ -814,6 +836,7 @@ int main(void)
 		cmocka_unit_test(loop),
 		cmocka_unit_test(jump_into_entry),
 		cmocka_unit_test(falls_off_end),
+		cmocka_unit_test(nonstandard_last_entry),
 		cmocka_unit_test(unreachable_bad_jump_accepted),
 		cmocka_unit_test(unknown_extension),
 		cmocka_unit_test(wrong_size),
