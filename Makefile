@@ -41,7 +41,7 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(O)/tests/%)
 # jq: demo counters; shellcheck/groff: lint step of check.sh).
 DEPS_BUILD := gcc make pkg-config libbpf-dev libelf-dev zlib1g-dev libiptc-dev \
 	      libxtables-dev libmnl-dev iptables bpftool iproute2 libcmocka-dev
-DEPS_TEST  := clang llvm libclang-rt-14-dev tcpdump kmod strace xxd socat iputils-ping jq \
+DEPS_TEST  := clang llvm libclang-rt-14-dev python3 tcpdump kmod strace xxd socat iputils-ping jq \
 	      shellcheck groff-base man-db
 DEPS_STAMP := $(O)/.deps-ok
 

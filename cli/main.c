@@ -29,6 +29,7 @@ static void usage(FILE *f)
 		"Usage: %s [OPTIONS] RULES.v4 -o PROG.o\n"
 		"       %s trace RULES.v4 --pcap FILE [--chain INPUT|FORWARD|OUTPUT] [--in IF]\n"
 		"                    [--out IF] [--json]\n"
+		"       %s load RULES.v4 [--mode tc|xdp] | unload | status [--json]\n"
 		"\n"
 		"Compiles the filter and security tables of an iptables-save file into eBPF\n"
 		"programs (TC ingress 'classifier', TC egress 'tc', or 'xdp') in a BPF ELF object,\n"
@@ -55,7 +56,7 @@ static void usage(FILE *f)
 		"\n"
 		"Exit status: 0 success, 1 refused rule set or failure, 2 usage or invalid input.\n"
 		"See ipt2bpf(8).\n",
-		cli_prog, cli_prog);
+		cli_prog, cli_prog, cli_prog);
 }
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -238,5 +239,8 @@ int main(int argc, char **argv)
 	libbpf_set_print(libbpf_quiet);
 	if (argc > 1 && !strcmp(argv[1], "trace"))
 		return cli_trace(argc - 1, argv + 1);
+	if (argc > 1 && (!strcmp(argv[1], "load") || !strcmp(argv[1], "unload") ||
+			 !strcmp(argv[1], "status")))
+		return cli_runtime(argc - 1, argv + 1);
 	return cmd_compile(argc, argv);
 }

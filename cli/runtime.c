@@ -60,7 +60,7 @@ static void unload_usage(FILE *f)
 
 static int open_rt(const char *bpffs, struct ipt2bpf_runtime **rt)
 {
-	struct ipt2bpf_diag d = { 0 };
+	struct ipt2bpf_diag d = {0};
 	int err = ipt2bpf_rt_open(bpffs, rt, &d);
 
 	if (err) {
@@ -68,10 +68,8 @@ static int open_rt(const char *bpffs, struct ipt2bpf_runtime **rt)
 		return CLI_EXIT_FAIL;
 	}
 	if (ipt2bpf_rt_mounted(*rt))
-		fprintf(stderr,
-			"%s: mounted bpffs on %s; if this is a private mount namespace (ip netns "
-			"exec), the pins live only as long as it: prefer nsenter --net=...\n",
-			cli_prog, bpffs ? bpffs : IPT2BPF_RT_BPFFS);
+		fprintf(stderr, "%s: mounted bpffs on %s\n", cli_prog,
+			bpffs ? bpffs : IPT2BPF_RT_BPFFS);
 	return CLI_EXIT_OK;
 }
 
@@ -92,21 +90,21 @@ static void follow_ready(void)
 static int cmd_load(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "mode", required_argument, NULL, 'm' },
-		{ "xdp-mode", required_argument, NULL, 'x' },
-		{ "table", required_argument, NULL, 't' },
-		{ "blob", required_argument, NULL, 'b' },
-		{ "follow", no_argument, NULL, 'f' },
-		{ "bpffs", required_argument, NULL, 'B' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+		{"mode", required_argument, NULL, 'm'},
+		{"xdp-mode", required_argument, NULL, 'x'},
+		{"table", required_argument, NULL, 't'},
+		{"blob", required_argument, NULL, 'b'},
+		{"follow", no_argument, NULL, 'f'},
+		{"bpffs", required_argument, NULL, 'B'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
 		{},
 	};
-	struct ipt2bpf_rt_load_opts lo = { .mode = IPT2BPF_MODE_TC, .xdp = IPT2BPF_RT_XDP_AUTO };
+	struct ipt2bpf_rt_load_opts lo = {.mode = IPT2BPF_MODE_TC, .xdp = IPT2BPF_RT_XDP_AUTO};
 	_free_ipt2bpf_rt_ struct ipt2bpf_runtime *rt = NULL;
 	struct ipt2bpf_rt_table rtt[2];
-	struct ipt2bpf_diag d = { 0 };
-	struct cli_input in = { 0 };
+	struct ipt2bpf_diag d = {0};
+	struct cli_input in = {0};
 	struct cli_tables tables;
 	const char *bpffs = NULL;
 	bool follow = false;
@@ -197,8 +195,8 @@ static int cmd_load(int argc, char **argv)
 			rc = CLI_EXIT_FAIL;
 			goto out;
 		}
-		rtt[i] = (struct ipt2bpf_rt_table){ .ir = tables.tables[i], .repl = b->repl,
-						    .len = b->len };
+		rtt[i] = (struct ipt2bpf_rt_table){
+			.ir = tables.tables[i], .repl = b->repl, .len = b->len};
 	}
 
 	rc = open_rt(bpffs, &rt);
@@ -214,7 +212,7 @@ static int cmd_load(int argc, char **argv)
 			lo.mode == IPT2BPF_MODE_XDP ? "xdp" : "tc", ipt2bpf_rt_dir(rt));
 	rc = CLI_EXIT_OK;
 	if (follow) {
-		struct sigaction sa = { .sa_handler = on_signal };
+		struct sigaction sa = {.sa_handler = on_signal};
 
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
@@ -232,12 +230,12 @@ out:
 static int cmd_unload(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "bpffs", required_argument, NULL, 'B' },
-		{ "help", no_argument, NULL, 'h' },
+		{"bpffs", required_argument, NULL, 'B'},
+		{"help", no_argument, NULL, 'h'},
 		{},
 	};
 	_free_ipt2bpf_rt_ struct ipt2bpf_runtime *rt = NULL;
-	struct ipt2bpf_diag d = { 0 };
+	struct ipt2bpf_diag d = {0};
 	const char *bpffs = NULL;
 	bool had = false;
 	int c, rc;
@@ -275,16 +273,13 @@ static int cmd_unload(int argc, char **argv)
 static int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "list", no_argument, NULL, 'l' },
-		{ "table", required_argument, NULL, 't' },
-		{ "bpffs", required_argument, NULL, 'B' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+		{"json", no_argument, NULL, 'j'},	 {"list", no_argument, NULL, 'l'},
+		{"table", required_argument, NULL, 't'}, {"bpffs", required_argument, NULL, 'B'},
+		{"help", no_argument, NULL, 'h'},	 {},
 	};
 	_free_ipt2bpf_rt_ struct ipt2bpf_runtime *rt = NULL;
 	_free_ipt2bpf_rt_status_ struct ipt2bpf_rt_status *st = NULL;
-	struct ipt2bpf_diag d = { 0 };
+	struct ipt2bpf_diag d = {0};
 	const char *bpffs = NULL, *table = "filter";
 	bool json = false, list = false;
 	int c, rc;

@@ -31,20 +31,32 @@
  *     length (the kernel counts the whole datagram at INPUT and OUTPUT).
  *
  * Which hook (TC ingress, XDP): bpf_fib_lookup() with the packet's input
- * device: NOT_FWDED is INPUT, and so is FWD_DISABLED (forwarding is off on
- * the input device, which the helper checks before any lookup: such a host
- * forwards nothing, so whatever reaches a hook reaches INPUT; caveat: the
+ * device.  NOT_FWDED is INPUT, and so is FWD_DISABLED (forwarding is off on
+ * the input device; the helper checks that before any lookup; such a device
+ * forwards nothing, so what reaches a hook reaches INPUT).  Caveat: the
  * kernel drops packets for foreign addresses in routing, before INPUT, and
- * the helper's NOT_FWDED also covers "no route"; rules may count those);
- * SUCCESS and NO_NEIGH are FORWARD with the
- * FIB's output device; FRAG_NEEDED (TC only, the MTU check) is FORWARD
- * unless DF is set (ip_forward() drops DF packets above the MTU before the
- * FORWARD hook); everything else is passed untouched, as are forwarded
- * packets with TTL <= 1 (ip_forward() drops them before FORWARD) and, at TC,
- * packets not addressed to this host at layer 2.  TC egress: a packet with
- * skb->ingress_ifindex != 0 was forwarded (judged at ingress) and passes;
- * the rest is OUTPUT.  VLAN-tagged frames with a VLAN id are judged on the
- * VLAN device, not on the lower device.  The frame is Ethernet.
+ * NOT_FWDED also means "no route": INPUT rules may count such packets.
+ * SUCCESS and NO_NEIGH are FORWARD with the FIB's output device;
+ * FRAG_NEEDED (TC only: the MTU check) is FORWARD unless DF is set
+ * (ip_forward() drops DF packets above the MTU before the FORWARD hook).
+ * Everything else is passed untouched.
+ *
+ * Passed untouched and not counted, because the kernel drops them before any
+ * filter hook (ip_rcv_core(), ip_rcv_finish_core(), ip_forward()):
+ *   - not IPv4, version != 4, ihl < 5, bad header checksum, tot_len < ihl * 4
+ *     or larger than the frame;
+ *   - received (INPUT, FORWARD; not OUTPUT) with IP options that
+ *     ip_options_compile() refuses, with a source route (accept_source_route
+ *     is off by default) or a CIPSO option (no CIPSO DOI configured);
+ *   - FORWARD with TTL <= 1; at TC ingress, frames for another host
+ *     (PACKET_OTHERHOST) and, for FORWARD, anything but PACKET_HOST.
+ *
+ * TC egress: a packet with skb->ingress_ifindex != 0 was forwarded (judged
+ * at ingress) and passes; the rest is OUTPUT.  VLAN-tagged frames with a VLAN
+ * id are judged on the VLAN device, not on the lower device.  Frames are
+ * Ethernet (the programs belong on ARPHRD_ETHER devices and lo).
+ * Trace programs judge one hook with the devices of ipt_cfg[0] and return
+ * TC_ACT_UNSPEC for "never judged", so `ipt2bpf trace` can print PASS.
  */
 #include <errno.h>
 #include <limits.h>
@@ -423,11 +435,153 @@ static void emit_tcp_options(struct gen *g, const struct gen_flavour *fl, int l_
 	EJ(BPF_JMP_A(0), l_loop);
 }
 
+/* Option kinds seen so far (ip_options_compile()'s opt->srr, opt->rr, opt->ts). */
+#define SEEN_SRR 0x1
+#define SEEN_RR	 0x2
+#define SEEN_TS	 0x4
+
+/*
+ * The walk's state lives in single bytes of FP_TMP at offsets that are not
+ * 8-byte aligned: the verifier does not track such stores, so what it loads
+ * back is an unknown byte.  That keeps the offset and the flags imprecise:
+ * states at the loop head prune instead of multiplying per offset.
+ */
+#define OPT_I	  (FP_TMP + 5) /* offset of the current option */
+#define OPT_SEEN  (FP_TMP + 6) /* SEEN_* */
+#define OPT_TOTAL (FP_TMP + 7) /* options length: ihl * 4 - 20 */
+
+/*
+ * ip_rcv_finish_core() -> ip_rcv_options(): a received datagram whose IP
+ * options ip_options_compile() refuses is dropped after routing, before
+ * INPUT or FORWARD, and so is a source-routed one (accept_source_route is
+ * off by default), as is any CIPSO option when no CIPSO DOI is configured
+ * (cipso_v4_validate() fails): all of those are passed untouched.  FP_TMP
+ * [0, 4) gets the option's first bytes from the load helper (never past the
+ * frame; what is read beyond an option's length is never used).
+ */
+static void emit_ip_options(struct gen *g, const struct gen_flavour *fl, int l_pass)
+{
+	int l_loop = LABEL(), l_done = LABEL(), l_next = LABEL(), l_notnop = LABEL();
+	int l_srr = LABEL(), l_rr = LABEL(), l_ts = LABEL(), l_ra = LABEL(), l_seen = LABEL();
+	int l_rr_ok = LABEL(), l_ts_over = LABEL(), l_ts7 = LABEL(), l_ts_ok = LABEL();
+	int l_loaded = LABEL();
+
+	E(BPF_ST_MEM(BPF_DW, BPF_REG_10, FP_TMP, 0));
+	E(BPF_LDX_MEM(BPF_W, BPF_REG_8, BPF_REG_6, PKT(thoff)));
+	EJ(BPF_JMP_IMM(BPF_JLE, BPF_REG_8, sizeof(struct iphdr), 0), l_done);
+	E(BPF_ALU64_IMM(BPF_SUB, BPF_REG_8, sizeof(struct iphdr)));
+	E(BPF_STX_MEM(BPF_B, BPF_REG_10, BPF_REG_8, OPT_TOTAL));
+	/* A spilled 8-byte register keeps its value for the verifier: the loop is bounded. */
+	E(BPF_MOV64_IMM(BPF_REG_1, MAX_IPOPTLEN));
+	E(BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_IFKEY));
+
+	BIND(l_loop);
+	E(BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, FP_IFKEY));
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_done);
+	E(BPF_ALU64_IMM(BPF_SUB, BPF_REG_1, 1));
+	E(BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_IFKEY));
+	E(BPF_LDX_MEM(BPF_B, BPF_REG_7, BPF_REG_10, OPT_I));
+	E(BPF_LDX_MEM(BPF_B, BPF_REG_8, BPF_REG_10, OPT_TOTAL));
+	EJ(BPF_JMP_REG(BPF_JGE, BPF_REG_7, BPF_REG_8, 0), l_done);
+	/* Four bytes if the frame has them, else two, else one (sizes are constants). */
+	for (int size = 4; size >= 1; size /= 2) {
+		E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_7));
+		E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, ETH_HLEN + sizeof(struct iphdr)));
+		emit_load(g, fl, FP_TMP, -1, size);
+		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), l_loaded);
+	}
+	EJ(BPF_JMP_A(0), l_pass);
+	BIND(l_loaded);
+	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_10, FP_TMP)); /* kind */
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, IPOPT_END, 0), l_done);
+	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_1, IPOPT_NOOP, 0), l_notnop);
+	E(BPF_MOV64_IMM(BPF_REG_3, 1));
+	EJ(BPF_JMP_A(0), l_next);
+	BIND(l_notnop);
+	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_8));
+	E(BPF_ALU64_REG(BPF_SUB, BPF_REG_2, BPF_REG_7)); /* l: option bytes left */
+	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_2, 2, 0), l_pass);
+	E(BPF_LDX_MEM(BPF_B, BPF_REG_3, BPF_REG_10, FP_TMP + 1)); /* optlen */
+	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_3, 2, 0), l_pass);
+	EJ(BPF_JMP_REG(BPF_JGT, BPF_REG_3, BPF_REG_2, 0), l_pass);
+	E(BPF_LDX_MEM(BPF_B, BPF_REG_4, BPF_REG_10, FP_TMP + 2)); /* pointer */
+	E(BPF_LDX_MEM(BPF_B, BPF_REG_5, BPF_REG_10, FP_TMP + 3)); /* TS overflow | flags */
+	E(BPF_LDX_MEM(BPF_B, BPF_REG_0, BPF_REG_10, OPT_SEEN));
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, IPOPT_LSRR, 0), l_srr);
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, IPOPT_SSRR, 0), l_srr);
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, IPOPT_RR, 0), l_rr);
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, IPOPT_TIMESTAMP, 0), l_ts);
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, IPOPT_RA, 0), l_ra);
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, IPOPT_CIPSO, 0), l_pass);
+	EJ(BPF_JMP_A(0), l_next); /* IPOPT_SEC, IPOPT_SID and unknown kinds: accepted */
+
+	BIND(l_srr);
+	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_3, 3, 0), l_pass);
+	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_4, 4, 0), l_pass);
+	EJ(BPF_JMP_IMM(BPF_JSET, BPF_REG_0, SEEN_SRR, 0), l_pass);
+	E(BPF_ALU64_IMM(BPF_OR, BPF_REG_0, SEEN_SRR));
+	EJ(BPF_JMP_A(0), l_seen);
+
+	BIND(l_rr);
+	EJ(BPF_JMP_IMM(BPF_JSET, BPF_REG_0, SEEN_RR, 0), l_pass);
+	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_3, 3, 0), l_pass);
+	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_4, 4, 0), l_pass);
+	EJ(BPF_JMP_REG(BPF_JGT, BPF_REG_4, BPF_REG_3, 0), l_rr_ok); /* full: nothing to record */
+	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_4));
+	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, 3));
+	EJ(BPF_JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_3, 0), l_pass);
+	BIND(l_rr_ok);
+	E(BPF_ALU64_IMM(BPF_OR, BPF_REG_0, SEEN_RR));
+	EJ(BPF_JMP_A(0), l_seen);
+
+	BIND(l_ts);
+	EJ(BPF_JMP_IMM(BPF_JSET, BPF_REG_0, SEEN_TS, 0), l_pass);
+	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_3, 4, 0), l_pass);
+	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_4, 5, 0), l_pass);
+	EJ(BPF_JMP_REG(BPF_JGT, BPF_REG_4, BPF_REG_3, 0), l_ts_over);
+	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_4));
+	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, 3));
+	EJ(BPF_JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_3, 0), l_pass);
+	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_5));
+	E(BPF_ALU64_IMM(BPF_AND, BPF_REG_2, 0xf));
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_2, IPOPT_TS_TSANDADDR, 0), l_ts7);
+	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_2, IPOPT_TS_PRESPEC, 0), l_ts_ok);
+	BIND(l_ts7); /* an address and a timestamp: 8 bytes must fit */
+	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_4));
+	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, 7));
+	EJ(BPF_JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_3, 0), l_pass);
+	EJ(BPF_JMP_A(0), l_ts_ok);
+	BIND(l_ts_over); /* full: the overflow counter must not be at its maximum */
+	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_5));
+	E(BPF_ALU64_IMM(BPF_AND, BPF_REG_2, 0xf));
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_2, IPOPT_TS_PRESPEC, 0), l_ts_ok);
+	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_5));
+	E(BPF_ALU64_IMM(BPF_RSH, BPF_REG_2, 4));
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_2, 15, 0), l_pass);
+	BIND(l_ts_ok);
+	E(BPF_ALU64_IMM(BPF_OR, BPF_REG_0, SEEN_TS));
+	BIND(l_seen);
+	E(BPF_STX_MEM(BPF_B, BPF_REG_10, BPF_REG_0, OPT_SEEN));
+	EJ(BPF_JMP_A(0), l_next);
+
+	BIND(l_ra);
+	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_3, 4, 0), l_pass);
+
+	BIND(l_next); /* R3: the option's length */
+	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_7, BPF_REG_3));
+	E(BPF_STX_MEM(BPF_B, BPF_REG_10, BPF_REG_7, OPT_I));
+	EJ(BPF_JMP_A(0), l_loop);
+
+	BIND(l_done);
+	E(BPF_LDX_MEM(BPF_B, BPF_REG_0, BPF_REG_10, OPT_SEEN));
+	EJ(BPF_JMP_IMM(BPF_JSET, BPF_REG_0, SEEN_SRR, 0), l_pass);
+}
+
 /*
  * ip_rcv_core(): what the stack drops before any hook is passed untouched
  * (and not counted).  Then the fields the rules look at, into struct gen_pkt.
  */
-static void emit_parse(struct gen *g, const struct gen_flavour *fl, int l_pass)
+static void emit_parse(struct gen *g, const struct gen_flavour *fl, bool rx, int l_pass)
 {
 	int l_hdr = LABEL(), l_l4done = LABEL(), l_size = LABEL();
 
@@ -544,6 +698,16 @@ static void emit_parse(struct gen *g, const struct gen_flavour *fl, int l_pass)
 	if (g->tcpopt)
 		emit_tcp_options(g, fl, l_l4done);
 	BIND(l_l4done);
+	if (rx)
+		emit_ip_options(g, fl, l_pass);
+}
+
+/* ip_forward() before the FORWARD hook: TTL <= 1 is answered with ICMP time exceeded. */
+static void emit_forward_gate(struct gen *g, const struct gen_flavour *fl, int l_pass)
+{
+	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(ttl)));
+	EJ(BPF_JMP_IMM(BPF_JLE, BPF_REG_1, 1, 0), l_pass);
+	fl->emit_forward_checks(g, l_pass);
 }
 
 /* bpf_fib_lookup() as ip_route_input() would route it: sets R7 = hook, pkt iif/oif. */
@@ -590,10 +754,7 @@ static void emit_fib(struct gen *g, const struct gen_flavour *fl, int l_pass, in
 	E(BPF_ALU64_IMM(BPF_AND, BPF_REG_1, IP_DF));
 	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_1, 0, 0), l_pass);
 	BIND(l_fwd);
-	/* ip_forward(): TTL <= 1 is answered with ICMP time exceeded before FORWARD. */
-	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(ttl)));
-	EJ(BPF_JMP_IMM(BPF_JLE, BPF_REG_1, 1, 0), l_pass);
-	fl->emit_forward_checks(g, l_pass);
+	emit_forward_gate(g, fl, l_pass);
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_10, SCR(struct bpf_fib_lookup, ifindex)));
 	E(BPF_STX_MEM(BPF_W, BPF_REG_6, BPF_REG_1, PKT(oif)));
 	E(BPF_MOV64_IMM(BPF_REG_7, NF_INET_FORWARD));
@@ -789,7 +950,9 @@ static int emit_main(struct gen *g, const struct ipt2bpf_prog *prog, const struc
 	}
 
 	fl->emit_is_ipv4(g, l_pass);
-	emit_parse(g, fl, l_pass);
+	/* IP options are checked on the receive path only (ip_rcv_finish_core()). */
+	emit_parse(g, fl, prog->role != IPT2BPF_P_EGRESS && prog->hook != NF_INET_LOCAL_OUT,
+		   l_pass);
 
 	switch (prog->role) {
 	case IPT2BPF_P_INGRESS:
@@ -802,6 +965,8 @@ static int emit_main(struct gen *g, const struct ipt2bpf_prog *prog, const struc
 		E(BPF_MOV64_IMM(BPF_REG_7, NF_INET_LOCAL_OUT));
 		break;
 	case IPT2BPF_P_TRACE:
+		if (prog->hook == NF_INET_FORWARD)
+			emit_forward_gate(g, fl, l_pass);
 		emit_trace_cfg(g, prog->hook);
 		break;
 	}

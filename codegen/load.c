@@ -26,7 +26,7 @@ void ipt2bpf_loaded_close(struct ipt2bpf_loaded *l)
 }
 
 /* The last lines of the verifier log that fit in room bytes: where the error is. */
-static const char *log_tail(const char *log, size_t room)
+static const char *log_tail(const char *log, size_t room, int *len_out)
 {
 	size_t len = strlen(log);
 	const char *p;
@@ -41,9 +41,12 @@ static const char *log_tail(const char *log, size_t room)
 			/* Start at a line boundary if there is one. */
 			const char *nl = memchr(p, '\n', (size_t)(log + len - p));
 
-			return nl ? nl + 1 : p;
+			if (nl)
+				p = nl + 1;
+			break;
 		}
 	}
+	*len_out = (int)(log + len - p);
 	return p;
 }
 
@@ -105,9 +108,12 @@ static int load_prog(const struct ipt2bpf_progset *ps, const struct ipt2bpf_prog
 			return fd;
 		if (log[0]) {
 			size_t room = sizeof(diag->msg) - strlen(p->name) - 64;
+			int n;
+			const char *tail = log_tail(log, room, &n);
 
-			return ipt2bpf_diag_set(diag, err, "%s: the verifier rejected it (%s):\n%s",
-						p->name, strerror(-err), log_tail(log, room));
+			return ipt2bpf_diag_set(diag, err,
+						"%s: the verifier rejected it (%s):\n%.*s", p->name,
+						strerror(-err), n, tail);
 		}
 	}
 	return ipt2bpf_diag_set(diag, err, "%s: cannot load it: %s", p->name, strerror(-err));

@@ -43,22 +43,27 @@ struct keyhdr {
 	char jump_chain[XT_EXTENSION_MAXNAMELEN];
 };
 
+/* The entry copy follows the header at ipt_entry's alignment. */
+#define KEYHDR_SIZE                                                                                \
+	((sizeof(struct keyhdr) + __alignof__(struct ipt_entry) - 1) &                             \
+	 ~(__alignof__(struct ipt_entry) - 1))
+
 static int entry_key(const struct ipt2bpf_table *t, const struct ipt_replace *b, unsigned int idx,
 		     struct key *k)
 {
 	const struct ipt2bpf_entry *e = &t->entries[idx];
 	const unsigned char *raw = (const unsigned char *)b->entries + e->offset;
-	struct keyhdr h = { .role = e->role };
+	struct keyhdr h = {.role = e->role};
 	struct ipt_entry *ie;
 	unsigned char *buf;
 
 	if (e->chain >= 0)
 		memcpy(h.chain, t->chains[e->chain].name, sizeof(h.chain));
-	buf = calloc(1, sizeof(h) + e->size);
+	buf = calloc(1, KEYHDR_SIZE + e->size);
 	if (!buf)
 		return -ENOMEM;
-	memcpy(buf + sizeof(h), raw, e->size);
-	ie = (struct ipt_entry *)(buf + sizeof(h));
+	memcpy(buf + KEYHDR_SIZE, raw, e->size);
+	ie = (struct ipt_entry *)(buf + KEYHDR_SIZE);
 	ie->comefrom = 0;
 	ie->nfcache = 0;
 	memset(&ie->counters, 0, sizeof(ie->counters));
@@ -88,7 +93,7 @@ static int entry_key(const struct ipt2bpf_table *t, const struct ipt_replace *b,
 	}
 	memcpy(buf, &h, sizeof(h));
 	k->idx = idx;
-	k->len = sizeof(h) + e->size;
+	k->len = KEYHDR_SIZE + e->size;
 	k->bytes = buf;
 	k->hash = fnv1a(buf, k->len);
 	return 0;
@@ -144,7 +149,8 @@ int rt_carry_map(const struct ipt2bpf_table *oldt, const struct ipt_replace *old
 				hi = mid;
 		}
 		for (size_t j = lo; j < oldt->n_entries && old[j].hash == k.hash; j++) {
-			if (old[j].used || old[j].len != k.len || memcmp(old[j].bytes, k.bytes, k.len))
+			if (old[j].used || old[j].len != k.len ||
+			    memcmp(old[j].bytes, k.bytes, k.len))
 				continue;
 			old[j].used = true;
 			map[i] = (int)old[j].idx;

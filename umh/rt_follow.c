@@ -35,10 +35,9 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	if (!ev->verbose)
 		return MNL_CB_OK;
 	ifi = mnl_nlmsg_get_payload(nlh);
-	mnl_attr_for_each(a, nlh, sizeof(*ifi))
-		if (mnl_attr_get_type(a) == IFLA_IFNAME &&
-		    !mnl_attr_validate(a, MNL_TYPE_NUL_STRING))
-			name = mnl_attr_get_str(a);
+	mnl_attr_for_each(a, nlh, sizeof(*ifi)) if (mnl_attr_get_type(a) == IFLA_IFNAME &&
+						    !mnl_attr_validate(a, MNL_TYPE_NUL_STRING))
+		name = mnl_attr_get_str(a);
 	fprintf(stderr, "ipt2bpf: %s link %d %s\n",
 		nlh->nlmsg_type == RTM_NEWLINK ? "new" : "deleted", ifi->ifi_index, name);
 	return MNL_CB_OK;
@@ -48,7 +47,7 @@ int ipt2bpf_rt_follow(struct ipt2bpf_runtime *rt, volatile sig_atomic_t *stop, b
 		      void (*ready)(void), struct ipt2bpf_diag *diag)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct link_ev ev = { .verbose = verbose };
+	struct link_ev ev = {.verbose = verbose};
 	struct mnl_socket *nl;
 	unsigned int changed = 0;
 	int rcvbuf = 1 << 20, err = 0;
@@ -72,7 +71,7 @@ int ipt2bpf_rt_follow(struct ipt2bpf_runtime *rt, volatile sig_atomic_t *stop, b
 		ready();
 
 	while (!*stop) {
-		struct pollfd pfd = { .fd = mnl_socket_get_fd(nl), .events = POLLIN };
+		struct pollfd pfd = {.fd = mnl_socket_get_fd(nl), .events = POLLIN};
 		bool resync = false;
 		int r = poll(&pfd, 1, 500);
 

@@ -24,10 +24,12 @@ struct rt_cache {
 
 struct ipt2bpf_runtime {
 	char bpffs[PATH_MAX];
-	char dir[PATH_MAX]; /* <bpffs>/ipt2bpf/<netns> */
+	char dir[PATH_MAX];   /* <bpffs>/ipt2bpf/<netns> */
+	char shown[PATH_MAX]; /* dir as messages show it */
 	uint64_t netns;
 	bool mounted; /* we mounted bpffs */
-	int lockfd; /* the locked state directory, -1: not locked */
+	int bpffs_fd; /* bpffs of an outer mount namespace (bpffs is /proc/self/fd/N), or -1 */
+	int lockfd;   /* the locked state directory, -1: not locked */
 	struct rt_cache cache;
 };
 

@@ -61,8 +61,7 @@ static void print_match(FILE *f, const struct ipt2bpf_match *m)
 				t->option);
 		if (t->flg_mask || (t->invflags & XT_TCP_INV_FLAGS))
 			fprintf(f, " flags:%s0x%02X/0x%02X",
-				t->invflags & XT_TCP_INV_FLAGS ? "!" : "", t->flg_mask,
-				t->flg_cmp);
+				t->invflags & XT_TCP_INV_FLAGS ? "!" : "", t->flg_mask, t->flg_cmp);
 		if (t->invflags & ~XT_TCP_INV_MASK)
 			fprintf(f, " Unknown invflags: 0x%X", t->invflags & ~XT_TCP_INV_MASK);
 		break;
@@ -126,8 +125,8 @@ static void print_match(FILE *f, const struct ipt2bpf_match *m)
 		if (r->flags & IPRANGE_SRC) {
 			inet_ntop(AF_INET, &r->src_min.in, a, sizeof(a));
 			inet_ntop(AF_INET, &r->src_max.in, b, sizeof(b));
-			fprintf(f, " source IP range%s %s-%s", r->flags & IPRANGE_SRC_INV ? " !" : "",
-				a, b);
+			fprintf(f, " source IP range%s %s-%s",
+				r->flags & IPRANGE_SRC_INV ? " !" : "", a, b);
 		}
 		if (r->flags & IPRANGE_DST) {
 			inet_ntop(AF_INET, &r->dst_min.in, a, sizeof(a));
@@ -181,8 +180,8 @@ static void print_rule(FILE *f, const struct ipt2bpf_table *t, const struct ipt2
 	fputc(ip->invflags & IPT_INV_FRAG ? '!' : '-', f);
 	fputc(ip->flags & IPT_F_FRAG ? 'f' : '-', f);
 	fputc(' ', f);
-	snprintf(iface, sizeof(iface), "%s%.*s", ip->invflags & IPT_INV_VIA_IN ? "!" : "",
-		 IFNAMSIZ, ip->iniface[0] ? ip->iniface : "*");
+	snprintf(iface, sizeof(iface), "%s%.*s", ip->invflags & IPT_INV_VIA_IN ? "!" : "", IFNAMSIZ,
+		 ip->iniface[0] ? ip->iniface : "*");
 	fprintf(f, " %-6s ", iface);
 	snprintf(iface, sizeof(iface), "%s%.*s", ip->invflags & IPT_INV_VIA_OUT ? "!" : "",
 		 IFNAMSIZ, ip->outiface[0] ? ip->outiface : "*");
@@ -315,9 +314,10 @@ static void print_iface(FILE *f, const struct ipt2bpf_rt_status *st,
 		any = true;
 	}
 	if (!any)
-		fprintf(f, "not attached%s", st->loaded ? " (appeared after the load: load again, "
-							  "or use load --follow)"
-							: "");
+		fprintf(f, "not attached%s",
+			st->loaded ? " (appeared after the load: load again, "
+				     "or use load --follow)"
+				   : "");
 	if (i->flags & IPT2BPF_RT_A_QDISC_OURS)
 		fprintf(f, "; clsact added by ipt2bpf");
 	if (i->stale)

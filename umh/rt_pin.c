@@ -49,8 +49,7 @@ int rt_mkdir(const char *path, struct ipt2bpf_diag *diag)
 		return ipt2bpf_diag_set(diag, -errno, "%s: cannot create it: %s", path,
 					strerror(errno));
 	if (stat(path, &st) || !S_ISDIR(st.st_mode))
-		return ipt2bpf_diag_set(diag, -ENOTDIR, "%s: exists and is not a directory",
-					path);
+		return ipt2bpf_diag_set(diag, -ENOTDIR, "%s: exists and is not a directory", path);
 	return 0;
 }
 
@@ -287,9 +286,9 @@ int rt_gen_open(const struct ipt2bpf_runtime *rt, const char *name, struct rt_ge
 					strerror(errno));
 	if (g->st.magic != IPT2BPF_RT_STATE_MAGIC || g->st.version != IPT2BPF_RT_STATE_VERSION ||
 	    g->st.n_tables > 2 || g->st.n_progs > IPT2BPF_RT_MAX_PROGS)
-		return ipt2bpf_diag_set(diag, -EPROTO,
-					"%s: not a state this version of ipt2bpf wrote (version %u)",
-					path, g->st.version);
+		return ipt2bpf_diag_set(
+			diag, -EPROTO, "%s: not a state this version of ipt2bpf wrote (version %u)",
+			path, g->st.version);
 	g->st.source[sizeof(g->st.source) - 1] = '\0';
 
 	for (unsigned int i = 0; i < g->st.n_progs; i++) {
@@ -332,8 +331,8 @@ int rt_gen_tables(const struct ipt2bpf_runtime *rt, const struct rt_gen *g,
 		size_t len = g->st.tables[i].blob_len;
 		int err;
 
-		if (rt_path(rt, path, sizeof(path), "%s/blob_%.*s", g->name,
-			    XT_TABLE_MAXNAMELEN, g->st.tables[i].name))
+		if (rt_path(rt, path, sizeof(path), "%s/blob_%.*s", g->name, XT_TABLE_MAXNAMELEN,
+			    g->st.tables[i].name))
 			return -ENAMETOOLONG;
 		err = rt_bytes_read(path, len, &b);
 		if (err)
@@ -345,9 +344,9 @@ int rt_gen_tables(const struct ipt2bpf_runtime *rt, const struct rt_gen *g,
 		if (err)
 			return err;
 		if (tables[i]->n_entries != g->st.tables[i].n_entries)
-			return ipt2bpf_diag_set(diag, -EPROTO,
-						"%s: %u entries, the state says %u", path,
-						tables[i]->n_entries, g->st.tables[i].n_entries);
+			return ipt2bpf_diag_set(diag, -EPROTO, "%s: %u entries, the state says %u",
+						path, tables[i]->n_entries,
+						g->st.tables[i].n_entries);
 	}
 	return 0;
 }

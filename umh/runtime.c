@@ -23,6 +23,7 @@
  * interfaces run the new one: status flags them stale, the next load fixes
  * it.  A kill between 4 and 5 loses the carried-over counters.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -30,11 +31,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/magic.h>
 #include <linux/membarrier.h>
 
 #include "rt_internal.h"
@@ -48,34 +51,119 @@ struct rt_progs {
 	int ingress, egress, xdp;
 };
 
-static const struct rt_progs rt_no_progs = { -1, -1, -1 };
+static const struct rt_progs rt_no_progs = {-1, -1, -1};
+
+/*
+ * IPT2BPF_TEST_STEP_MS widens the windows between the steps of a load so
+ * that tests/runtime can kill -9 a load inside each of them.
+ */
+static void test_pause(void)
+{
+	static long ms = -1;
+
+	if (ms < 0) {
+		const char *s = getenv("IPT2BPF_TEST_STEP_MS");
+
+		ms = s ? strtol(s, NULL, 10) : 0;
+	}
+	if (ms > 0)
+		usleep((useconds_t)ms * 1000);
+}
+
+static bool is_bpffs(const char *path)
+{
+	struct statfs sf;
+
+	return !statfs(path, &sf) && sf.f_type == BPF_FS_MAGIC;
+}
+
+static int parent_pid(int pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int ppid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	/* "pid (comm) state ppid ...": comm may hold spaces and parentheses. */
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 1, " %*c %d", &ppid);
+	fclose(f);
+	return ppid;
+}
+
+/*
+ * `ip netns exec` runs its command in a mount namespace of its own with a
+ * fresh sysfs over /sys, so /sys/fs/bpf is no bpffs there, and one mounted
+ * there would vanish with the command and its pins.  The bpffs the pins
+ * belong in is the one of the namespace we came from: the nearest ancestor
+ * (or init) in another mount namespace that has bpffs on /sys/fs/bpf.  It
+ * is opened and used through /proc/self/fd, so it stays reachable after that
+ * ancestor exits.  Returns the fd, or -1.
+ */
+static int open_outer_bpffs(void)
+{
+	struct stat self, other;
+	int pid = getppid();
+
+	if (stat("/proc/self/ns/mnt", &self))
+		return -1;
+	for (int depth = 0; depth < 16 && pid > 0; depth++, pid = parent_pid(pid)) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/ns/mnt", pid);
+		if (stat(path, &other) || other.st_ino == self.st_ino)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, IPT2BPF_RT_BPFFS);
+		if (is_bpffs(path))
+			return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	return -1;
+}
 
 int ipt2bpf_rt_open(const char *bpffs, struct ipt2bpf_runtime **out, struct ipt2bpf_diag *diag)
 {
 	struct ipt2bpf_runtime *rt;
+	char outer[64];
 	struct stat st;
 	int r;
 
 	*out = NULL;
-	if (!bpffs)
-		bpffs = IPT2BPF_RT_BPFFS;
 	if (stat("/proc/self/ns/net", &st))
 		return ipt2bpf_diag_set(diag, -errno, "/proc/self/ns/net: %s", strerror(errno));
 	rt = calloc(1, sizeof(*rt));
 	if (!rt)
 		return ipt2bpf_diag_set(diag, -ENOMEM, "out of memory");
 	rt->lockfd = -1;
+	rt->bpffs_fd = -1;
 	rt->cache.ifaces_fd = -1;
+	if (!bpffs) {
+		bpffs = IPT2BPF_RT_BPFFS;
+		if (!is_bpffs(bpffs)) {
+			rt->bpffs_fd = open_outer_bpffs();
+			if (rt->bpffs_fd >= 0) {
+				snprintf(outer, sizeof(outer), "/proc/self/fd/%d", rt->bpffs_fd);
+				bpffs = outer;
+			}
+		}
+	}
 	rt->netns = (uint64_t)st.st_ino;
 	snprintf(rt->bpffs, sizeof(rt->bpffs), "%s", bpffs);
 	if (snprintf(rt->dir, sizeof(rt->dir), "%s/%s/%llu", bpffs, IPT2BPF_RT_DIR,
 		     (unsigned long long)rt->netns) >= (int)sizeof(rt->dir)) {
-		free(rt);
+		ipt2bpf_rt_close(rt);
 		return ipt2bpf_diag_set(diag, -ENAMETOOLONG, "%s: path too long", bpffs);
 	}
+	if (rt->bpffs_fd >= 0)
+		snprintf(rt->shown, sizeof(rt->shown), "%s/%s/%llu (outer mount namespace)",
+			 IPT2BPF_RT_BPFFS, IPT2BPF_RT_DIR, (unsigned long long)rt->netns);
+	else
+		snprintf(rt->shown, sizeof(rt->shown), "%s", rt->dir);
 	r = rt_bpffs_ensure(bpffs, diag);
 	if (r < 0) {
-		free(rt);
+		ipt2bpf_rt_close(rt);
 		return r;
 	}
 	rt->mounted = r == 1;
@@ -98,6 +186,8 @@ void ipt2bpf_rt_close(struct ipt2bpf_runtime *rt)
 		return;
 	rt_unlock(rt);
 	cache_drop(&rt->cache);
+	if (rt->bpffs_fd >= 0)
+		close(rt->bpffs_fd);
 	free(rt);
 }
 
@@ -109,7 +199,7 @@ void ipt2bpf_rt_closep(struct ipt2bpf_runtime **rt)
 
 const char *ipt2bpf_rt_dir(const struct ipt2bpf_runtime *rt)
 {
-	return rt->dir;
+	return rt->shown;
 }
 
 bool ipt2bpf_rt_mounted(const struct ipt2bpf_runtime *rt)
@@ -121,7 +211,7 @@ bool ipt2bpf_rt_mounted(const struct ipt2bpf_runtime *rt)
 
 static uint32_t prog_id(int fd)
 {
-	struct bpf_prog_info info = { 0 };
+	struct bpf_prog_info info = {0};
 	uint32_t len = sizeof(info);
 
 	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
@@ -140,8 +230,7 @@ static void rt_grace(void)
 		usleep(20000);
 }
 
-static int attach_map_open(const struct ipt2bpf_runtime *rt, bool create,
-			   struct ipt2bpf_diag *diag)
+static int attach_map_open(const struct ipt2bpf_runtime *rt, bool create, struct ipt2bpf_diag *diag)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC);
 	char path[PATH_MAX];
@@ -181,7 +270,7 @@ static int rec_put(int afd, uint32_t ifindex, const struct ipt2bpf_rt_attach *re
 
 static struct rt_progs gen_progs(const struct rt_gen *g)
 {
-	return (struct rt_progs){ g->ingress_fd, g->egress_fd, g->xdp_fd };
+	return (struct rt_progs){g->ingress_fd, g->egress_fd, g->xdp_fd};
 }
 
 /*
@@ -269,16 +358,20 @@ static int strip_iface(const struct ipt2bpf_runtime *rt, int afd, uint32_t ifind
 	if (p->ingress < 0) {
 		err = rt_tc_detach(ifindex, true);
 		if (err && err != -ENODEV)
-			ret = ipt2bpf_diag_set(diag, err, "%s: cannot remove the tc ingress "
-						     "filter: %s", name, strerror(-err));
+			ret = ipt2bpf_diag_set(diag, err,
+					       "%s: cannot remove the tc ingress "
+					       "filter: %s",
+					       name, strerror(-err));
 		else
 			rec.flags &= ~IPT2BPF_RT_A_TC_INGRESS;
 	}
 	if (p->egress < 0) {
 		err = rt_tc_detach(ifindex, false);
 		if (err && err != -ENODEV)
-			ret = ipt2bpf_diag_set(diag, err, "%s: cannot remove the tc egress "
-						     "filter: %s", name, strerror(-err));
+			ret = ipt2bpf_diag_set(diag, err,
+					       "%s: cannot remove the tc egress "
+					       "filter: %s",
+					       name, strerror(-err));
 		else
 			rec.flags &= ~IPT2BPF_RT_A_TC_EGRESS;
 	}
@@ -351,7 +444,7 @@ static void forget_vanished(const struct ipt2bpf_runtime *rt, int afd, int iface
 		rt_xdp_detach(rt, keys[i]); /* defunct link: just the pin */
 		bpf_map_delete_elem(afd, &keys[i]);
 		for (unsigned int w = 0; ifaces_fd >= 0 && w < if_words; w++) {
-			struct ipt2bpf_ifkey k = { .ifindex = keys[i], .word = w };
+			struct ipt2bpf_ifkey k = {.ifindex = keys[i], .word = w};
 
 			bpf_map_delete_elem(ifaces_fd, &k);
 		}
@@ -363,8 +456,8 @@ static void forget_vanished(const struct ipt2bpf_runtime *rt, int afd, int iface
 /* Sets ipt_ifaces for one interface from a generation's pinned patterns. */
 static int cache_ifaces_set(const struct rt_cache *c, uint32_t ifindex, const char *name)
 {
-	struct ipt2bpf_progset ps = { .n_maps = 1, .ifpats = c->pats, .n_ifpats = c->n_pats };
-	struct ipt2bpf_loaded l = { .n_maps = 1 };
+	struct ipt2bpf_progset ps = {.n_maps = 1, .ifpats = c->pats, .n_ifpats = c->n_pats};
+	struct ipt2bpf_loaded l = {.n_maps = 1};
 
 	if (c->ifaces_fd < 0)
 		return 0;
@@ -373,8 +466,7 @@ static int cache_ifaces_set(const struct rt_cache *c, uint32_t ifindex, const ch
 	return ipt2bpf_ifaces_set(&ps, &l, ifindex, name);
 }
 
-static int cache_load(struct ipt2bpf_runtime *rt, const struct rt_gen *g,
-		      struct ipt2bpf_diag *diag)
+static int cache_load(struct ipt2bpf_runtime *rt, const struct rt_gen *g, struct ipt2bpf_diag *diag)
 {
 	struct rt_cache *c = &rt->cache;
 	char path[PATH_MAX];
@@ -454,6 +546,7 @@ static int pin_generation(struct ipt2bpf_runtime *rt, const char *gname,
 		st->progs[st->n_progs].role = p->role;
 		st->progs[st->n_progs].id = prog_id(l->prog_fds[i]);
 		st->n_progs++;
+		test_pause();
 	}
 	for (unsigned int i = 0; i < ps->n_maps; i++) {
 		if (rt_path(rt, path, sizeof(path), "%s/map_%s", gname, ps->maps[i].name))
@@ -491,6 +584,7 @@ static int pin_generation(struct ipt2bpf_runtime *rt, const char *gname,
 		if (err)
 			return ipt2bpf_diag_set(diag, err, "%s: cannot pin it: %s", path,
 						strerror(-err));
+		test_pause();
 	}
 	if (ps->n_ifpats) {
 		if (rt_path(rt, path, sizeof(path), "%s/ifpats", gname))
@@ -507,8 +601,8 @@ static int pin_generation(struct ipt2bpf_runtime *rt, const char *gname,
 
 		if (rt_path(rt, path, sizeof(path), "%s/state", gname))
 			return -ENAMETOOLONG;
-		sfd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ipt_state", sizeof(uint32_t),
-				     sizeof(*st), 1, NULL);
+		sfd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ipt_state", sizeof(uint32_t), sizeof(*st),
+				     1, NULL);
 		if (sfd < 0)
 			return ipt2bpf_diag_set(diag, -errno, "%s: cannot create it: %s", path,
 						strerror(errno));
@@ -533,26 +627,36 @@ static int switch_current(const struct ipt2bpf_runtime *rt, const char *gname,
 		return -ENAMETOOLONG;
 	unlink(tmp);
 	if (symlink(gname, tmp) || rename(tmp, path))
-		return ipt2bpf_diag_set(diag, -errno, "%s: cannot switch it to %s: %s", path,
-					gname, strerror(errno));
+		return ipt2bpf_diag_set(diag, -errno, "%s: cannot switch it to %s: %s", path, gname,
+					strerror(errno));
 	return 0;
 }
 
-/* Removes every g<N> but keep (NULL: all of them). */
+/* Removes every g<N> but keep, finished or left half-made by a killed load. */
 static void remove_generations(const struct ipt2bpf_runtime *rt, const char *keep)
 {
-	uint32_t last = rt_gen_last(rt);
-	char path[PATH_MAX];
+	char names[64][32], path[PATH_MAX];
+	unsigned int n, rounds = 0;
 
-	for (uint32_t n = 1; n <= last; n++) {
-		char name[32];
+	do {
+		struct dirent *de;
+		DIR *d = opendir(rt->dir);
 
-		snprintf(name, sizeof(name), "g%u", n);
-		if (keep && !strcmp(name, keep))
-			continue;
-		if (!rt_path(rt, path, sizeof(path), "%s", name))
-			rt_rm_tree(path);
-	}
+		n = 0;
+		if (!d)
+			return;
+		while ((de = readdir(d)) && n < ARRAY_SIZE(names)) {
+			unsigned int g;
+			char c;
+
+			if (sscanf(de->d_name, "g%u%c", &g, &c) == 1 && strcmp(de->d_name, keep))
+				snprintf(names[n++], sizeof(names[0]), "%.31s", de->d_name);
+		}
+		closedir(d);
+		for (unsigned int i = 0; i < n; i++)
+			if (!rt_path(rt, path, sizeof(path), "%s", names[i]))
+				rt_rm_tree(path);
+	} while (n == ARRAY_SIZE(names) && ++rounds < 1024);
 }
 
 /*
@@ -560,12 +664,12 @@ static void remove_generations(const struct ipt2bpf_runtime *rt, const char *kee
  * program counted), for entries whose content is unchanged.  Runs after the
  * grace period, when nothing counts into the old maps any more.
  */
-static int carry_counters(struct ipt2bpf_runtime *rt, const struct rt_gen *old,
-			  const char *gname, const struct ipt2bpf_rt_table *tables,
-			  unsigned int n_tables, unsigned int *carried, struct ipt2bpf_diag *diag)
+static int carry_counters(struct ipt2bpf_runtime *rt, const struct rt_gen *old, const char *gname,
+			  const struct ipt2bpf_rt_table *tables, unsigned int n_tables,
+			  unsigned int *carried, struct ipt2bpf_diag *diag)
 {
-	struct ipt_replace *oblobs[2] = { 0 };
-	struct ipt2bpf_table *otables[2] = { 0 };
+	struct ipt_replace *oblobs[2] = {0};
+	struct ipt2bpf_table *otables[2] = {0};
 	int err;
 
 	*carried = 0;
@@ -625,10 +729,10 @@ int ipt2bpf_rt_load(struct ipt2bpf_runtime *rt, const struct ipt2bpf_rt_table *t
 		    unsigned int n_tables, const struct ipt2bpf_rt_load_opts *opts,
 		    struct ipt2bpf_diag *diag)
 {
-	struct ipt2bpf_gen_opts gopts = { .mode = opts->mode };
+	struct ipt2bpf_gen_opts gopts = {.mode = opts->mode};
 	_free_ipt2bpf_progset_ struct ipt2bpf_progset *ps = NULL;
 	const struct ipt2bpf_table *irs[2];
-	struct ipt2bpf_loaded l = { 0 };
+	struct ipt2bpf_loaded l = {0};
 	struct ipt2bpf_rt_state st;
 	struct rt_gen old, cur;
 	struct rt_link *links = NULL;
@@ -707,6 +811,7 @@ int ipt2bpf_rt_load(struct ipt2bpf_runtime *rt, const struct ipt2bpf_rt_table *t
 			break;
 		if (opts->verbose)
 			fprintf(stderr, "ipt2bpf: %s: attached\n", links[done].name);
+		test_pause();
 	}
 	if (err) {
 		/* Put the previous generation back where we got to (the failed one included). */
@@ -717,15 +822,22 @@ int ipt2bpf_rt_load(struct ipt2bpf_runtime *rt, const struct ipt2bpf_rt_table *t
 		}
 		goto out;
 	}
-	/* Hooks the new set does not use (a mode change), only now that the new ones are on. */
+	/*
+	 * Hooks the new set does not use (a mode change), only now that the new ones
+	 * are on.  A failure here leaves an old hook running next to the new one: the
+	 * packets it sees are judged twice, never unfiltered, so the load goes on.
+	 */
 	for (unsigned int i = 0; i < n_links; i++) {
-		err = strip_iface(rt, afd, links[i].ifindex, links[i].name, &np, diag);
-		if (err)
-			goto out;
+		struct ipt2bpf_diag sd = {0};
+
+		if (strip_iface(rt, afd, links[i].ifindex, links[i].name, &np, &sd))
+			fprintf(stderr, "ipt2bpf: warning: %s\n", sd.msg);
 	}
+	test_pause();
 	err = switch_current(rt, gname, diag);
 	if (err)
 		goto out;
+	test_pause();
 	rt_grace();
 	if (have_old) {
 		err = carry_counters(rt, &old, gname, tables, n_tables, &carried, diag);
@@ -737,6 +849,7 @@ int ipt2bpf_rt_load(struct ipt2bpf_runtime *rt, const struct ipt2bpf_rt_table *t
 			fprintf(stderr, "ipt2bpf: counters of %u unchanged entries carried over\n",
 				carried);
 	}
+	test_pause();
 	remove_generations(rt, gname);
 	forget_vanished(rt, afd, -1, 0, links, n_links, NULL);
 	pinned = false; /* in force now */
@@ -881,8 +994,8 @@ int ipt2bpf_rt_sync(struct ipt2bpf_runtime *rt, unsigned int *changed, struct ip
 			goto out;
 		(*changed)++;
 	}
-	forget_vanished(rt, afd, rt->cache.ifaces_fd, (rt->cache.n_pats + 63) / 64, links,
-			n_links, changed);
+	forget_vanished(rt, afd, rt->cache.ifaces_fd, (rt->cache.n_pats + 63) / 64, links, n_links,
+			changed);
 out:
 	free(links);
 	rt_gen_close(&g);
@@ -960,7 +1073,7 @@ int ipt2bpf_rt_status_get(struct ipt2bpf_runtime *rt, struct ipt2bpf_rt_status *
 	if (!st)
 		return ipt2bpf_diag_set(diag, -ENOMEM, "out of memory");
 	st->netns = rt->netns;
-	snprintf(st->dir, sizeof(st->dir), "%s", rt->dir);
+	snprintf(st->dir, sizeof(st->dir), "%s", rt->shown);
 	err = rt_lock(rt, false, false, diag);
 	if (err == -ENOENT) {
 		*out = TAKE_PTR(st);
@@ -977,8 +1090,8 @@ int ipt2bpf_rt_status_get(struct ipt2bpf_runtime *rt, struct ipt2bpf_rt_status *
 		st->n_tables = g.st.n_tables;
 		err = rt_gen_tables(rt, &g, st->blobs, st->tables, diag);
 		for (unsigned int i = 0; i < st->n_tables && !err; i++) {
-			st->counters[i] = calloc(g.st.tables[i].n_entries + 1,
-						 sizeof(*st->counters[i]));
+			st->counters[i] =
+				calloc(g.st.tables[i].n_entries + 1, sizeof(*st->counters[i]));
 			if (!st->counters[i])
 				err = ipt2bpf_diag_set(diag, -ENOMEM, "out of memory");
 			else

@@ -117,8 +117,9 @@ struct ipt2bpf_runtime;
 
 /*
  * Opens the state directory of the current network namespace under bpffs
- * (NULL: /sys/fs/bpf, mounted there if it is not bpffs yet).  Nothing is
- * created until a load.
+ * (NULL: /sys/fs/bpf; in a private mount namespace without bpffs there, as
+ * `ip netns exec` makes, the bpffs of the mount namespace it came from; else
+ * bpffs gets mounted on /sys/fs/bpf).  Nothing is created until a load.
  */
 int ipt2bpf_rt_open(const char *bpffs, struct ipt2bpf_runtime **out, struct ipt2bpf_diag *diag);
 /* Did ipt2bpf_rt_open() have to mount bpffs? */
@@ -168,13 +169,13 @@ int ipt2bpf_rt_follow(struct ipt2bpf_runtime *rt, volatile sig_atomic_t *stop, b
 struct ipt2bpf_rt_iface {
 	uint32_t ifindex;
 	char name[IFNAMSIZ];
-	bool present;		  /* the interface still exists */
-	uint32_t flags;		  /* IPT2BPF_RT_A_* as recorded */
-	uint32_t tc_ingress_id;	  /* program at our ingress filter now, 0: none */
-	uint32_t tc_egress_id;	  /* program at our egress filter now, 0: none */
-	uint32_t xdp_id;	  /* XDP program attached now, 0: none */
-	uint8_t xdp_attach_mode;  /* XDP_ATTACHED_* */
-	bool stale;		  /* attached program is not the current generation's */
+	bool present;		 /* the interface still exists */
+	uint32_t flags;		 /* IPT2BPF_RT_A_* as recorded */
+	uint32_t tc_ingress_id;	 /* program at our ingress filter now, 0: none */
+	uint32_t tc_egress_id;	 /* program at our egress filter now, 0: none */
+	uint32_t xdp_id;	 /* XDP program attached now, 0: none */
+	uint8_t xdp_attach_mode; /* XDP_ATTACHED_* */
+	bool stale;		 /* attached program is not the current generation's */
 };
 
 struct ipt2bpf_rt_status {

@@ -16,12 +16,16 @@
 #
 # and the lines must be equal (field by field; counted in the same order).
 #
-# Known, documented difference: INPUT fragments. The kernel reassembles
-# before the INPUT hook and judges the datagram when its last fragment
-# arrives; ipt2bpf judges the first fragment as the datagram and applies that
-# verdict to the rest. So for INPUT the fragments of one datagram (rulegen's
-# .meta sidecar groups them) are compared as one decision: the union of the
-# counted rules, the first verdict that is not PASS, and the policy flag.
+# Known, documented difference: fragments at INPUT and OUTPUT. The kernel
+# reassembles before the INPUT hook and judges the datagram when its last
+# fragment arrives; it fragments local datagrams after the OUTPUT hook (kdiff
+# sends an OUTPUT fragment series as the datagram, with its last fragment).
+# ipt2bpf sees fragments, judges the first as the datagram and applies that
+# verdict to the rest. So at INPUT and OUTPUT the fragments of one datagram
+# (rulegen's .meta sidecar groups them) are compared as one decision: the
+# union of the counted rules, the first verdict that is not PASS, and the
+# policy flag (tests/diff/compare.sh). Lone OUTPUT fragments go out as a raw
+# socket sends them and OUTPUT judges each: so does ipt2bpf.
 #
 # Then --loop rule sets (chain loops): the kernel and ipt2bpf must both refuse
 # them (or, for a loop no built-in chain reaches, both accept).
@@ -29,7 +33,8 @@
 # Environment: IPT2BPF (default build/ipt2bpf), O (build dir for the tools,
 # default build), DIFF_ID (namespace names; default the shell's pid),
 # DIFF_OUT (default tests/out/diff), DIFF_TIMEOUT (seconds per run of either
-# side, default 600).
+# side, default 600), DIFF_SKIP_EDGES (packet kinds rulegen leaves out, e.g.
+# "ipopt-bad,non-ipv4"; see rulegen --help).
 # --self-check runs kdiff twice instead of kdiff and ipt2bpf (the oracle must
 # be deterministic) and checks kdiff's counters against iptables-legacy-save -c.
 # Failing cases are kept in DIFF_OUT, which each run empties first (--keep-all
@@ -119,116 +124,8 @@ bpf_side() { # bpf_side RULES PCAP CHAIN
 	fi
 }
 
-# compare META KERNEL BPF CHAIN LABEL: prints "decisions N", "mismatches M"
-# and one report per mismatch (up to SHOW).
-# shellcheck disable=SC2016 # awk, not shell
-COMPARE_AWK='
-function field(line, re,    s) {
-	if (!match(line, re))
-		return "?"
-	s = substr(line, RSTART, RLENGTH)
-	sub(/^"[a-z]+":/, "", s)
-	return s
-}
-# Parse one JSON line into V[k], C[k] (counted, as printed), P[k].
-function parse(line, side, k,    c) {
-	gsub(/[ \t\r]/, "", line)
-	RAW[side, k] = line
-	if ((side, k) in V)
-		DUP[side] = DUP[side] " " k
-	V[side, k] = field(line, "\"verdict\":\"[A-Z]+\"")
-	gsub(/"/, "", V[side, k])
-	c = field(line, "\"counted\":\\[[^]]*\\]")
-	gsub(/[\[\]"]/, "", c)
-	C[side, k] = c
-	P[side, k] = field(line, "\"policy\":(true|false)")
-}
-# Sorted union of comma lists.
-function union(a, b,    n, i, j, v, s, x, seen, out, m) {
-	n = split(a "," b, x, ",")
-	m = 0
-	for (i = 1; i <= n; i++)
-		if (x[i] != "" && !(x[i] in seen)) {
-			seen[x[i]] = 1
-			out[++m] = x[i]
-		}
-	# insertion sort: lists are short
-	for (i = 2; i <= m; i++) {
-		v = out[i]
-		for (j = i - 1; j >= 1 && out[j] > v; j--)
-			out[j + 1] = out[j]
-		out[j + 1] = v
-	}
-	s = ""
-	for (i = 1; i <= m; i++)
-		s = s (i > 1 ? "," : "") out[i]
-	return s
-}
-FILENAME == META { DG[FNR] = $2; d = $0; sub(/^[^ ]+ [^ ]+ /, "", d); DESC[FNR] = d; NPK = FNR; next }
-# results are keyed by their "n"; lines without one (noise) are ignored
-FILENAME == KF { k = field($0, "\"n\":[0-9]+"); if (k != "?") parse($0, "k", k + 0); next }
-FILENAME == BF { k = field($0, "\"n\":[0-9]+"); if (k != "?") { parse($0, "b", k + 0); if (k + 0 > NPK) NB++ }; next }
-END {
-	nd = 0; nm = 0
-	for (k = 1; k <= NPK; k++) {
-		d = DG[k]
-		if (!(d in first)) { first[d] = k; order[++nd] = d }
-		last[d] = k
-		for (s = 0; s < 2; s++) {
-			side = s ? "b" : "k"
-			if (!((side, k) in V)) { V[side, k] = "MISSING"; C[side, k] = ""; P[side, k] = "?"; RAW[side, k] = "(no line)" }
-			if (!((side, d) in GV) || GV[side, d] == "PASS")
-				GV[side, d] = V[side, k]
-			GC[side, d] = union(GC[side, d], C[side, k])
-			GP[side, d] = (GP[side, d] == "true" || P[side, k] == "true") ? "true" : P[side, k]
-		}
-	}
-	for (i = 1; i <= nd; i++) {
-		d = order[i]; a = first[d]; z = last[d]
-		if (a == z)
-			same = V["k", a] == V["b", a] && C["k", a] == C["b", a] && P["k", a] == P["b", a]
-		else
-			same = GV["k", d] == GV["b", d] && GC["k", d] == GC["b", d] && GP["k", d] == GP["b", d]
-		if (same)
-			continue
-		nm++
-		kind = DESC[a]
-		sub(/ .*/, "", kind)
-		sub(/^series-.*/, "series", kind)
-		printf "kind %s\n", kind
-		if (nm > SHOW)
-			continue
-		if (a == z)
-			printf "mismatch: %s %s packet %d (%s)\n", LABEL, CHAIN, a, DESC[a]
-		else
-			printf "mismatch: %s %s packets %d-%d, one datagram (%s)\n", LABEL, CHAIN, a, z, DESC[a]
-		for (k = a; k <= z; k++) {
-			printf "  kernel:  %s\n", RAW["k", k]
-			printf "  ipt2bpf: %s\n", RAW["b", k]
-		}
-		if (a != z)
-			printf "  datagram: kernel %s [%s] policy %s / ipt2bpf %s [%s] policy %s\n", GV["k", d], GC["k", d], GP["k", d], GV["b", d], GC["b", d], GP["b", d]
-	}
-	if (NB) {
-		nm++
-		printf "mismatch: %s %s: ipt2bpf printed %d results past the last of %d packets\n", LABEL, CHAIN, NB, NPK
-	}
-	if (DUP["b"] != "") {
-		nm++
-		printf "mismatch: %s %s: ipt2bpf printed packets%s more than once\n", LABEL, CHAIN, DUP["b"]
-	}
-	printf "decisions %d\nmismatches %d\n", nd, nm
-}'
-
 compare() { # compare META KERNEL BPF CHAIN LABEL
-	local k=$2 b=$3 chain=$4 label=$5 m=$1
-	if [ "$chain" != INPUT ]; then
-		# every packet its own decision outside INPUT
-		m=$TMP/meta.flat
-		awk '{ $2 = $1; print }' "$1" >"$m"
-	fi
-	awk -v META="$m" -v KF="$k" -v BF="$b" -v CHAIN="$chain" -v LABEL="$label" \
-		-v SHOW="$SHOW" "$COMPARE_AWK" "$m" "$k" "$b"
+	SHOW=$SHOW "$ROOT/tests/diff/compare.sh" "$@"
 }
 
 # --self-check: kdiff's counted rules and policy flags, summed over a run,
@@ -292,6 +189,10 @@ kinds=$TMP/kinds
 : >"$reports"
 : >"$errors"
 : >"$kinds"
+verdicts=$TMP/verdicts
+: >"$verdicts"
+rules_all=0
+rules_hit=0
 harness_fail=0
 
 for ((seed = FIRST; seed < FIRST + SEEDS; seed++)); do
@@ -299,7 +200,8 @@ for ((seed = FIRST; seed < FIRST + SEEDS; seed++)); do
 	mkdir -p "$d"
 	"$RULEGEN" --seed "$seed" --rules "$d/rules.v4" --pcap-input "$d/INPUT.pcap" \
 		--pcap-forward "$d/FORWARD.pcap" --pcap-output "$d/OUTPUT.pcap" \
-		--nrules "$NRULES" --npackets "$NPACKETS" || die "rulegen --seed $seed failed"
+		--nrules "$NRULES" --npackets "$NPACKETS" ${DIFF_SKIP_EDGES:+--skip-edges "$DIFF_SKIP_EDGES"} ||
+		die "rulegen --seed $seed failed"
 	sets=$((sets + 1))
 	keep=$KEEP_ALL
 	for chain in INPUT FORWARD OUTPUT; do
@@ -323,7 +225,8 @@ for ((seed = FIRST; seed < FIRST + SEEDS; seed++)); do
 			check_policy "$d/$chain.kernel" "$chain" "seed-$seed" || harness_fail=1
 		fi
 		if [ $brc != 0 ]; then
-			echo "error: $OUT/seed-$seed $chain: ipt2bpf trace failed (status $brc): $(head -c 300 "$d/$chain.bpf.err")" >>"$errors"
+			echo "error: $OUT/seed-$seed $chain: ipt2bpf trace failed (status $brc):" \
+				"$(head -c 300 "$d/$chain.bpf.err" | sed "s|$TMP|$OUT|g")" >>"$errors"
 		fi
 		compare "$d/$chain.pcap.meta" "$d/$chain.kernel" "$d/$chain.bpf" "$chain" \
 			"$OUT/seed-$seed/rules.v4" >"$d/$chain.cmp"
@@ -333,8 +236,15 @@ for ((seed = FIRST; seed < FIRST + SEEDS; seed++)); do
 		mism=$((mism + m))
 		grep '^mismatch:\|^  ' "$d/$chain.cmp" >>"$reports" || true
 		sed -n 's/^kind //p' "$d/$chain.cmp" >>"$kinds"
+		grep -o '"verdict":"[A-Z]*"' "$d/$chain.kernel" >>"$verdicts" || true
 		[ "$m" = 0 ] || keep=1
 	done
+	# how much of the rule set the packets exercised (a run where nothing
+	# matches anything would agree vacuously)
+	n=$(grep -c '^-A' "$d/rules.v4" || true)
+	rules_all=$((rules_all + n))
+	n=$(cat "$d"/*.kernel | { grep -o '"[^"]*#[0-9]*"' || true; } | sort -u | wc -l)
+	rules_hit=$((rules_hit + n))
 	if [ $keep = 1 ]; then
 		rm -rf "$OUT/seed-$seed"
 		cp -r "$d" "$OUT/seed-$seed"
@@ -373,11 +283,14 @@ for ((i = 0; i < LOOPS; i++)); do
 		loops_bad=$((loops_bad + 1))
 		mkdir -p "$OUT/loops"
 		cp "$f" "$OUT/loops/"
-		echo "error: $OUT/loops/loop-$seed.v4: kernel $([ $kr = 0 ] && echo accepts || echo refuses) it, ipt2bpf $([ $br = 0 ] && echo accepts || echo refuses) it" >>"$reports"
+		echo "error: $OUT/loops/loop-$seed.v4: kernel $([ $kr = 0 ] && echo accepts || echo refuses) it, ipt2bpf $([ $br = 0 ] && echo accepts || echo refuses) it" >>"$errors"
 	fi
 done
 
 echo "difftest: $total packet decisions, $mism mismatches ($sets rule sets)"
+echo "difftest: kernel verdicts per packet:" \
+	"$(sed 's/.*:"\(.*\)"/\1/' "$verdicts" | sort | uniq -c | awk '{ printf "%s%s %d", (NR > 1 ? ", " : ""), $2, $1 }');" \
+	"rules that counted a packet: $rules_hit of $rules_all"
 if [ "$LOOPS" -gt 0 ]; then
 	echo "difftest: chain loops: $loops_ok of $((loops_ok + loops_bad)) handled as the kernel does"
 fi

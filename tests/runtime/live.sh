@@ -16,10 +16,13 @@
 #             between two versions: no ping lost, no datagram of a flow
 #             both versions drop delivered, and the counter of a rule both
 #             versions share equals the replies that went through.
+#   rollback  a load refused on one interface (someone else's filter or XDP
+#             program) leaves the previous rule set in force everywhere.
 #   kill      kill -9 at random points of a large load: filtering stays,
 #             status works, the next load recovers and leaves one generation.
 #   follow    load --follow: an interface created later gets the programs
 #             within 100 ms, filters as its name says, and follows renames.
+#   exec      `ip netns exec fw ipt2bpf load` pins in the host's bpffs too.
 #   unload    removes every program, filter, link, qdisc and pin it added and
 #             leaves a clsact qdisc and filter someone else added (tc, xdp).
 #
@@ -431,7 +434,7 @@ rule_num() { # FILE CHAIN REGEX: number of the first rule of CHAIN matching REGE
 }
 
 section_replace() {
-	local flips=0 sent got loss n reply_num reply_pkts leaked end
+	local flips=0 sent got n reply_num reply_pkts leaked end ping_pid udp_pid
 	echo "=== replace: flip V1/V2 while a ping flood and a UDP stream run"
 	topo_up || {
 		bad "replace: topology"
@@ -442,9 +445,9 @@ section_replace() {
 		return
 	}
 	in_ns "$C" ping -f -q -c 150000 10.0.2.2 >"$work/flood.out" 2>&1 &
-	local ping_pid=$!
+	ping_pid=$!
 	in_ns "$C" python3 "$work/probe.py" udpstream 10.0.2.2 5353 3 >"$work/stream.out" &
-	local udp_pid=$!
+	udp_pid=$!
 	end=$((SECONDS + 20))
 	while kill -0 "$ping_pid" 2>/dev/null && [ $SECONDS -lt $end ]; do
 		fw_ipt2bpf load "$work/v2.v4" || {
@@ -483,13 +486,128 @@ section_replace() {
 	else
 		bad "replace: echo-reply rule counted ${reply_pkts:-?}, $got replies went through"
 	fi
+
+	# Mode changes (tc ingress <-> XDP) under the same traffic: the new hooks go on
+	# before the old ones come off, so nothing passes unfiltered and nothing is lost.
+	: >"$work/S.log"
+	flips=0
+	in_ns "$C" ping -f -q -c 60000 10.0.2.2 >"$work/flood.out" 2>&1 &
+	ping_pid=$!
+	in_ns "$C" python3 "$work/probe.py" udpstream 10.0.2.2 5353 2 >"$work/stream.out" &
+	udp_pid=$!
+	end=$((SECONDS + 20))
+	while kill -0 "$ping_pid" 2>/dev/null && [ $SECONDS -lt $end ]; do
+		fw_ipt2bpf load "$work/v2.v4" --mode xdp || {
+			bad "replace: load v2 --mode xdp failed"
+			break
+		}
+		fw_ipt2bpf load "$work/v1.v4" --mode tc || {
+			bad "replace: load v1 --mode tc failed"
+			break
+		}
+		flips=$((flips + 2))
+	done
+	wait "$ping_pid"
+	wait "$udp_pid"
+	sent=$(grep -o '[0-9]* packets transmitted' "$work/flood.out" | cut -d' ' -f1)
+	got=$(grep -o '[0-9]* received' "$work/flood.out" | cut -d' ' -f1)
+	n=$(cat "$work/stream.out")
+	leaked=$(grep -c '^5353 .*stream' "$work/S.log" 2>/dev/null)
+	if [ "$flips" -ge 4 ] && [ -n "$sent" ] && [ "$sent" = "$got" ] && [ "$leaked" -eq 0 ]; then
+		ok "replace: $flips tc/xdp mode changes under a flood: no ping of $sent lost, none of $n datagrams to 5353 through"
+	else
+		bad "replace: $flips mode changes: ping $got/$sent, $leaked of $n datagrams to 5353 through"
+	fi
+}
+
+# ---------------------------------------------------------------- rollback
+
+section_rollback() {
+	local before after id
+	echo "=== rollback: a load that fails on one interface changes nothing"
+	topo_up || {
+		bad "rollback: topology"
+		return
+	}
+	# Someone else's filter at our priority and handle on wan0 (ifindex after lo, lan0).
+	tc -n "$F" qdisc add dev wan0 clsact
+	tc -n "$F" filter add dev wan0 ingress prio 1 handle 0x1b7f protocol all bpf bytecode '1,6 0 0 0,'
+	if fw_ipt2bpf load "$work/v1.v4" 2>"$work/rb.err"; then
+		bad "rollback: load replaced someone else's tc filter"
+	elif grep -q 'wan0: tc ingress pref 1 handle 0x1b7f is taken' "$work/rb.err" &&
+		! tc -n "$F" filter show dev lo ingress | grep -q ipt_ &&
+		! tc -n "$F" filter show dev lan0 ingress | grep -q ipt_ &&
+		! tc -n "$F" qdisc show dev lan0 | grep -q clsact &&
+		tc -n "$F" filter show dev wan0 ingress | grep -q "bytecode '1,6 0 0 0'" &&
+		fw_ipt2bpf status | grep -q 'no rule set loaded'; then
+		ok "rollback: refused on wan0 ($(sed 's/^ipt2bpf: load: //' "$work/rb.err")); lo and lan0 taken back, nothing loaded"
+	else
+		bad "rollback: after the refused first load:"
+		sed 's/^/    /' "$work/rb.err"
+		tc -n "$F" filter show dev lo ingress | sed 's/^/    lo: /'
+	fi
+	tc -n "$F" qdisc del dev wan0 clsact
+	fw_ipt2bpf unload >/dev/null 2>&1
+
+	# A replacement that fails part-way puts the previous rule set back everywhere:
+	# tc -> xdp, with a foreign XDP program on wan0.
+	fw_ipt2bpf load "$work/v1.v4" || {
+		bad "rollback: load v1"
+		return
+	}
+	before=$(fw_ipt2bpf status --json | jq -c '[.generation, .mode, [.interfaces[] | [.tc_ingress, .tc_egress, .xdp]]]')
+	# A foreign XDP program that passes everything (ours, compiled from an empty rule set).
+	printf '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n' \
+		>"$work/open.v4"
+	"$IPT2BPF" "$work/open.v4" --mode xdp -o "$work/foreign.o" 2>"$work/rb.err" &&
+		ip -n "$F" link set dev wan0 xdpgeneric obj "$work/foreign.o" sec xdp 2>>"$work/rb.err"
+	id=$(ip -n "$F" -j link show dev wan0 | jq '.[0].xdp.prog.id // 0')
+	if [ "$id" -eq 0 ]; then
+		bad "rollback: cannot put a foreign XDP program on wan0: $(cat "$work/rb.err")"
+		return
+	fi
+	if fw_ipt2bpf load "$work/v2.v4" --mode xdp 2>"$work/rb.err"; then
+		bad "rollback: load --mode xdp replaced a foreign XDP program"
+		return
+	fi
+	after=$(fw_ipt2bpf status --json | jq -c '[.generation, .mode, [.interfaces[] | [.tc_ingress, .tc_egress, .xdp]]]')
+	if grep -q 'wan0: XDP program id' "$work/rb.err" && [ "$before" = "$after" ] &&
+		! ip -n "$F" link show dev lo | grep -q prog/xdp &&
+		! ip -n "$F" link show dev lan0 | grep -q prog/xdp &&
+		[ -z "$(ls "$(pin_dir)/links")" ] &&
+		[ "$(ip -n "$F" -j link show dev wan0 | jq '.[0].xdp.prog.id // 0')" = "$id" ] &&
+		[ "$(probe "$C" tcp 10.0.2.2 80 - x)" = open ] &&
+		[ "$(probe "$C" tcp 10.0.2.2 22 - x)" = blocked ]; then
+		ok "rollback: xdp load refused on wan0; lo and lan0 back on the tc programs, state unchanged"
+	else
+		bad "rollback: after the refused replacement: before $before, after $after"
+		sed 's/^/    /' "$work/rb.err"
+	fi
+	ip -n "$F" link set dev wan0 xdpgeneric off
 }
 
 # ---------------------------------------------------------------- kill -9
 
+# After a kill: V1 and V2 agree on these, whichever generation a hook runs.
+kill_check() {
+	local what=$1 rc=0
+	[ "$(probe "$C" ping 10.0.2.2 - x)" = open ] || rc=1
+	probe "$C" udp 10.0.2.2 5353 "kill-$what" >/dev/null
+	[ "$(probe "$C" tcp 10.0.2.2 22 - x)" = blocked ] || rc=1
+	[ "$(probe "$C" tcp 10.0.2.2 80 - x)" = open ] || rc=1
+	fw_ipt2bpf status >"$work/kill.status" 2>&1 || rc=1
+	if [ $rc -eq 0 ]; then
+		ok "kill: after kill -9 $what: filtering in place, status works" \
+			"($(grep -o 'generation [0-9]*' "$work/kill.status")$(grep -q STALE "$work/kill.status" && echo ', some hooks stale'))"
+	else
+		bad "kill: after kill -9 $what: filtering or status broken"
+		sed 's/^/    /' "$work/kill.status" | head -12
+	fi
+}
+
 section_kill() {
-	local i delay rc d gens
-	echo "=== kill: kill -9 during a large load"
+	local i delay d gens t0 t1 ms pid v
+	echo "=== kill: kill -9 during loads"
 	topo_up || {
 		bad "kill: topology"
 		return
@@ -497,7 +615,7 @@ section_kill() {
 	{
 		sed '/^COMMIT$/d' "$work/v2.v4" | sed 's/^:svc - \[0:0\]$/:svc - [0:0]\n:filler - [0:0]/'
 		echo "-I FORWARD 1 -j filler"
-		for i in $(seq 1 2000); do
+		for i in $(seq 1 1000); do
 			echo "-A filler -s 192.0.$((i / 250)).$((i % 250 + 1)) -p udp --dport $((1000 + i)) -j DROP"
 		done
 		echo COMMIT
@@ -506,27 +624,32 @@ section_kill() {
 		bad "kill: load v1"
 		return
 	}
-	local t0=$SECONDS
+	# A large load is mostly compiling and verifying: kill it there.
+	t0=$(date +%s%N)
 	fw_ipt2bpf load "$work/big.v4" || bad "kill: the large rule set does not load"
-	echo "    loading $(grep -c '^-A' "$work/big.v4") rules took about $((SECONDS - t0)) s"
+	t1=$(date +%s%N)
+	ms=$(((t1 - t0) / 1000000))
+	echo "    loading $(grep -c '^-A' "$work/big.v4") rules took $ms ms"
 	fw_ipt2bpf load "$work/v1.v4" >/dev/null
-	for delay in 0.02 0.05 0.1 0.2 0.3 0.45 0.6 0.8; do
+	for i in 3 6 9; do
 		nsenter --net="/run/netns/$F" "$IPT2BPF" load "$work/big.v4" >/dev/null 2>&1 &
-		local pid=$!
+		pid=$!
+		sleep "$(awk -v m="$ms" -v i="$i" 'BEGIN { printf "%.3f", m * i / 10000 }')"
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		kill_check "at ${i}0% of a ${ms} ms load"
+	done
+	# Then the pin, attach, switch, carry and cleanup steps, widened to 40 ms each.
+	v=v2
+	for delay in 0.01 0.03 0.06 0.1 0.14 0.18 0.22 0.26 0.3 0.34 0.38 0.42; do
+		IPT2BPF_TEST_STEP_MS=40 nsenter --net="/run/netns/$F" "$IPT2BPF" load "$work/$v.v4" \
+			>/dev/null 2>&1 &
+		pid=$!
 		sleep "$delay"
 		kill -9 "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
-		rc=0
-		[ "$(probe "$C" ping 10.0.2.2 - x)" = open ] || rc=1
-		probe "$C" udp 10.0.2.2 5353 "kill$delay" >/dev/null
-		[ "$(probe "$C" tcp 10.0.2.2 22 - x)" = blocked ] || rc=1
-		fw_ipt2bpf status >"$work/kill.status" 2>&1 || rc=1
-		if [ $rc -eq 0 ]; then
-			ok "kill: after kill -9 at ${delay}s: filtering in place, status works ($(grep -o 'generation [0-9]*' "$work/kill.status"))"
-		else
-			bad "kill: after kill -9 at ${delay}s: filtering or status broken"
-			sed 's/^/    /' "$work/kill.status" | head -12
-		fi
+		kill_check "${delay}s into a slowed $v load"
+		[ $v = v2 ] && v=v1 || v=v2
 	done
 	sleep 0.3
 	if grep -q '^5353 .*kill' "$work/S.log"; then
@@ -543,7 +666,7 @@ section_kill() {
 			ok "kill: the next load recovers: one generation pinned, nothing stale, traffic as V1 says"
 		else
 			bad "kill: after recovery: $gens generations, or stale programs"
-			ls -R "$d" | head -30 | sed 's/^/    /'
+			find "$d" | head -30 | sed 's/^/    /'
 		fi
 	else
 		bad "kill: the load after the kills failed"
@@ -630,8 +753,7 @@ section_follow() {
 		bad "follow: status still lists the deleted interface"
 	fi
 	kill "$fpid"
-	wait "$fpid"
-	if [ $? -eq 0 ]; then
+	if wait "$fpid"; then
 		ok "follow: SIGTERM ends the follower cleanly"
 	else
 		bad "follow: the follower did not exit cleanly: $(tail -3 "$work/follow.out")"
@@ -641,7 +763,7 @@ section_follow() {
 # ---------------------------------------------------------------- unload
 
 section_unload() {
-	local mode ids d id left
+	local mode ids d id left i dev
 	for mode in tc xdp; do
 		echo "=== unload ($mode)"
 		topo_up || {
@@ -650,7 +772,7 @@ section_unload() {
 		}
 		# Someone else's clsact and filter on wan0: must survive our load and unload.
 		tc -n "$F" qdisc add dev wan0 clsact
-		tc -n "$F" filter add dev wan0 egress prio 7 protocol ip u32 match u32 0 0 action ok
+		tc -n "$F" filter add dev wan0 egress prio 7 protocol ip bpf bytecode '1,6 0 0 0,'
 		fw_ipt2bpf load "$work/v1.v4" --mode "$mode" || {
 			bad "unload: load --mode $mode"
 			continue
@@ -663,7 +785,12 @@ section_unload() {
 			continue
 		fi
 		left=""
+		# Programs are freed after an RCU grace period: give them a moment.
 		for id in $ids; do
+			for i in $(seq 1 50); do
+				bpftool prog show id "$id" >/dev/null 2>&1 || break
+				sleep 0.02
+			done
 			bpftool prog show id "$id" >/dev/null 2>&1 && left="$left prog:$id"
 		done
 		[ -e "$d" ] && left="$left pins:$d"
@@ -677,13 +804,13 @@ section_unload() {
 			ip -n "$F" link show dev "$dev" | grep -q 'prog/xdp' && left="$left xdp:$dev"
 		done
 		if [ -z "$left" ]; then
-			ok "unload ($mode): no program, filter, XDP link, clsact or pin of ours left ($(echo $ids | wc -w) programs gone)"
+			ok "unload ($mode): no program, filter, XDP link, clsact or pin of ours left ($(echo "$ids" | wc -w) programs gone)"
 		else
 			bad "unload ($mode): left behind:$left"
 		fi
 		if tc -n "$F" qdisc show dev wan0 | grep -q clsact &&
-			tc -n "$F" filter show dev wan0 egress | grep -q 'pref 7 u32'; then
-			ok "unload ($mode): the clsact and u32 filter someone else added on wan0 are still there"
+			tc -n "$F" filter show dev wan0 egress | grep -q "pref 7 bpf.*bytecode '1,6 0 0 0'"; then
+			ok "unload ($mode): the clsact and cBPF filter someone else added on wan0 are still there"
 		else
 			bad "unload ($mode): removed someone else's clsact or filter on wan0"
 		fi
@@ -703,15 +830,44 @@ section_unload() {
 	done
 }
 
-sections=${*:-diff-tc diff-xdp replace kill follow unload}
+# ---------------------------------------------------------------- ip netns exec
+
+# `ip netns exec` gives its command a private mount namespace with a fresh
+# /sys: the state must still land in (and be found in) the host's bpffs.
+section_exec() {
+	local d
+	echo "=== exec: ip netns exec and nsenter see the same state"
+	topo_up || {
+		bad "exec: topology"
+		return
+	}
+	d=$(pin_dir)
+	if in_ns "$F" "$IPT2BPF" load "$work/v1.v4" 2>"$work/exec.err" && [ -L "$d/current" ] &&
+		fw_ipt2bpf status | grep -q 'rule set loaded' &&
+		in_ns "$F" "$IPT2BPF" status | grep -q 'outer mount namespace' &&
+		[ "$(probe "$C" tcp 10.0.2.2 22 - x)" = blocked ]; then
+		ok "exec: loaded through ip netns exec, pinned in the host's bpffs ($d)"
+	else
+		bad "exec: load through ip netns exec: $(cat "$work/exec.err")"
+	fi
+	if in_ns "$F" "$IPT2BPF" unload && [ ! -e "$d" ] && ! grep -q "bpf /sys " <(in_ns "$F" cat /proc/mounts); then
+		ok "exec: unloaded through ip netns exec, nothing left, no bpffs mounted on the way"
+	else
+		bad "exec: unload through ip netns exec left $d"
+	fi
+}
+
+sections=${*:-diff-tc diff-xdp replace rollback kill follow unload exec}
 for s in $sections; do
 	case $s in
 	diff-tc) section_diff tc ;;
 	diff-xdp) section_diff xdp ;;
 	replace) section_replace ;;
+	rollback) section_rollback ;;
 	kill) section_kill ;;
 	follow) section_follow ;;
 	unload) section_unload ;;
+	exec) section_exec ;;
 	*) bad "unknown section $s" ;;
 	esac
 done

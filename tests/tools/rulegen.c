@@ -21,8 +21,10 @@
  *
  * Next to every pcap, P.meta has one line per packet: "N DGRAM DESCRIPTION".
  * DGRAM groups the fragments of one datagram: the kernel's INPUT hook sees the
- * reassembled datagram when its last fragment arrives, so run.sh compares
- * INPUT results per datagram.
+ * reassembled datagram when its last fragment arrives, and OUTPUT sees a
+ * datagram before the kernel fragments it, so run.sh compares INPUT and
+ * OUTPUT results per datagram. FORWARD fragment series are one datagram per
+ * packet: without conntrack FORWARD judges every fragment on its own.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -1582,8 +1584,12 @@ static const char *const edge_names[NEDGE] = {
  * before the INPUT hook. OUTPUT has only what a raw IP_HDRINCL socket keeps:
  * the kernel rewrites tot_len and the header checksum of what it sends.
  */
+static bool edge_skipped[NEDGE]; /* --skip-edges */
+
 static bool edge_allowed(int chain, enum edge e)
 {
+	if (edge_skipped[e])
+		return false;
 	switch (e) {
 	case E_FRAG_FIRST:
 	case E_FRAG_SHORT:
@@ -1775,7 +1781,10 @@ static void emit_packet(struct out *o, struct plan *p, enum edge e)
 	int doff = 0, n;
 
 	if (e == E_SERIES) {
-		emit_series(o, p, o->chain != CH_INPUT);
+		/* FORWARD sees every fragment alone; INPUT sees the datagram
+		 * reassembled and OUTPUT before fragmentation (kdiff sends an
+		 * OUTPUT series whole) */
+		emit_series(o, p, o->chain == CH_FORWARD);
 		return;
 	}
 	if (e == E_DOFF_SMALL) {
@@ -1909,9 +1918,12 @@ static int gen_packets(const struct ruleset *rs, int chain, const char *path, in
 	struct out o = {.chain = chain, .next_dgram_id = (uint16_t)(seed * 7919 + 1)};
 	_cleanup_free_ char *meta = NULL;
 	unsigned int reach[MAX_CHAINS];
+	bool any_edge = false;
 	int err;
 
 	compute_reach(rs, reach);
+	for (int e = 1; e < NEDGE; e++)
+		any_edge |= edge_allowed(chain, (enum edge)e);
 
 	if (asprintf(&meta, "%s.meta", path) < 0)
 		return -ENOMEM;
@@ -1941,7 +1953,9 @@ static int gen_packets(const struct ruleset *rs, int chain, const char *path, in
 		plan_packet(rs, &a, chain, &p);
 		if (chain != CH_INPUT && AIM_FIRST(&a, x->frag == 1) && pct(80)) {
 			e = pct(20) ? E_FRAG_OFF1 : E_FRAG_LATER; /* what -f matches */
-		} else if (pct(chain == CH_INPUT ? 30 : 35)) {
+			if (!edge_allowed(chain, e))
+				e = E_NONE;
+		} else if (any_edge && pct(chain == CH_INPUT ? 30 : 35)) {
 			do
 				e = (enum edge)(1 + rnd(NEDGE - 1));
 			while (!edge_allowed(chain, e) ||
@@ -2028,7 +2042,9 @@ static int gen_fixed(int chain, const char *path)
 		enum edge e = fixed[i].e;
 
 		if (!edge_allowed(chain, e))
-			e = e == E_FRAG_OFF1 || e == E_FRAG_LATER ? E_SERIES : E_NONE;
+			e = (e == E_FRAG_OFF1 || e == E_FRAG_LATER) && edge_allowed(chain, E_SERIES)
+				    ? E_SERIES
+				    : E_NONE;
 		plan_packet(&rs, &(struct aim){.n = 0}, chain, &p);
 		p.proto = fixed[i].proto;
 		p.saddr = chain == CH_OUTPUT ? FW_VOUT_ADDR : sources[i % ARRAY_SIZE(sources)];
@@ -2056,20 +2072,51 @@ static int gen_fixed(int chain, const char *path)
 
 /* -------------------------------------------------------------------- main */
 
+/* --skip-edges a,b,c: packet kinds (edge_names) not to generate. */
+static int skip_edges(const char *list)
+{
+	_cleanup_free_ char *copy = strdup(list);
+	char *save = NULL;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int e;
+
+		for (e = 1; e < NEDGE && strcmp(edge_names[e], t); e++)
+			;
+		if (e == NEDGE) {
+			fprintf(stderr, "rulegen: --skip-edges: no packet kind \"%s\"\n", t);
+			return -EINVAL;
+		}
+		edge_skipped[e] = true;
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: rulegen --seed N --rules OUT.v4 [--pcap-input P1] [--pcap-forward P2]\n"
 	      "               [--pcap-output P3] [--nrules K] [--npackets M]\n"
 	      "       rulegen --seed N --loop --rules OUT.v4\n"
 	      "       rulegen --fixed [--pcap-input P1] [--pcap-forward P2] [--pcap-output P3]\n"
+	      "       (all forms: [--skip-edges KIND,...])\n"
 	      "\n"
 	      "Random filter-table rule sets (iptables-save syntax) and packets aimed at\n"
 	      "them, for tests/diff/run.sh. Each pcap gets a P.meta sidecar: one line per\n"
 	      "packet, \"N DATAGRAM DESCRIPTION\"; fragments of one datagram share DATAGRAM.\n"
 	      "--loop writes a rule set whose chains loop (the kernel refuses it, unless\n"
-	      "the loop is unreachable: seed %% 4 == 3). --fixed writes ~30 fixed packets\n"
-	      "for corpus tests.\n",
+	      "the loop is unreachable: seed % 4 == 3). --fixed writes ~30 fixed packets\n"
+	      "for corpus tests. --skip-edges KIND,... leaves out malformed packet kinds:\n",
 	      f);
+	for (int e = 1, col = 0; e < NEDGE; e++) {
+		if (col > 60) {
+			fputc('\n', f);
+			col = 0;
+		}
+		col += fprintf(f, "%s%s%s", col ? " " : "  ", edge_names[e],
+			       e < NEDGE - 1 ? "," : "\n");
+	}
 }
 
 int main(int argc, char **argv)
@@ -2084,6 +2131,7 @@ int main(int argc, char **argv)
 		{"npackets", required_argument, NULL, 'm'},
 		{"loop", no_argument, NULL, 'L'},
 		{"fixed", no_argument, NULL, 'X'},
+		{"skip-edges", required_argument, NULL, 'E'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -2122,6 +2170,12 @@ int main(int argc, char **argv)
 			break;
 		case 'X':
 			fixed = true;
+			break;
+		case 'E':
+			if (skip_edges(optarg)) {
+				usage(stderr);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);

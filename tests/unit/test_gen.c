@@ -297,9 +297,10 @@ struct ipspec {
 	uint8_t ihl;   /* 0: 5 */
 	int tot_delta; /* added to the correct tot_len */
 	bool bad_csum;
-	uint8_t version; /* 0: 4 */
-	uint8_t ttl;	 /* 0: 64 */
-	size_t pad;	 /* bytes after the datagram (Ethernet padding) */
+	uint8_t version;  /* 0: 4 */
+	uint8_t ttl;	  /* 0: 64 */
+	const char *opts; /* IP option bytes (ihl must leave room), the rest END */
+	size_t pad;	  /* bytes after the datagram (Ethernet padding) */
 };
 
 static uint16_t csum(const uint8_t *p, size_t len)
@@ -340,6 +341,10 @@ static void pkt_build(struct pkt *p, const struct ipspec *s, const void *l4, siz
 	memcpy(ip + 16, &a, 4);
 	for (size_t i = 20; i < hl; i++)
 		ip[i] = 1; /* IP options: NOPs */
+	if (s->opts) {
+		memset(ip + 20, 0, hl - 20);
+		memcpy(ip + 20, s->opts, strlen(s->opts));
+	}
 	c = csum(ip, hl);
 	if (s->bad_csum)
 		c ^= 0x1234;
@@ -708,6 +713,10 @@ static void test_proto_frag_flags(void **state)
 	pkt_udp(&p, &(struct ipspec){.frag = 3, .id = 7}, 1, 2);
 	assert_int_equal(run(&r, NF_INET_FORWARD, &p), V_ACCEPT);
 	COUNTED(&r, r_udp, r_nottcp, r_frag, pol);
+	/* TTL 1 is never forwarded (ip_forward() answers it before the hook). */
+	pkt_udp(&p, &(struct ipspec){.ttl = 1}, 1, 2);
+	assert_int_equal(run(&r, NF_INET_FORWARD, &p), V_PASS);
+	COUNTED(&r);
 	rig_free(&r);
 	tb_free(b);
 }
@@ -1531,6 +1540,45 @@ static void test_invalid_ip(void **state)
 	pkt_udp(&p, &(struct ipspec){.tot_delta = 1}, 1, 2); /* one byte beyond the frame */
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), V_PASS);
 	COUNTED(&r);
+	/* IP options ip_options_compile() refuses: dropped before INPUT/FORWARD, not at OUTPUT. */
+	{
+		static const struct {
+			const char *opts;
+			uint8_t ihl;
+			bool ok;
+		} o[] = {
+			{"\x07\x07\x04", 7, true},	/* RR, room for 1 address */
+			{"\x07\x02", 6, false},		/* RR too short */
+			{"\x07\x28\x04", 6, false},	/* length past the options */
+			{"\x88\x01", 6, false},		/* length < 2 */
+			{"\x01\x01\x01\x94", 6, false}, /* l < 2 for the last one */
+			{"\x94\x04\x00\x00", 6, true},	/* router alert */
+			{"\x07\x07\x05", 7, false},	/* RR pointer 5: 5 + 3 > 7 */
+			{"\x07\x07\x06", 7, false},	/* RR pointer 6: 6 + 3 > 7 */
+			{"\x07\x07\x08", 7, true},	/* RR full */
+			{"\x07\x07\x04\x01\x01\x01\x01\x07\x07\x04", 8, false}, /* two RR */
+			{"\x44\x04\x05\x00", 6, true},	/* TS full, overflow 0 */
+			{"\x44\x04\x05\xf0", 6, false}, /* TS full, overflow 15 */
+			{"\x44\x04\x05\xf3", 6, true},	/* TS full, prespec: no overflow check */
+			{"\x44\x08\x05\x01", 7, false}, /* TS addr+time: 5 + 7 > 8 */
+			{"\x44\x0c\x05\x01", 8, true},	/* TS addr+time: fits */
+			{"\x44\x04\x04\x00", 6, false}, /* TS pointer < 5 */
+			{"\x83\x07\x04\x0a\x00\x00\x01", 7, false},	/* LSRR: source route */
+			{"\x86\x08\x00\x00\x00\x01\x01\x00", 7, false}, /* CIPSO, no DOI */
+			{"\x82\x04\x00\x00", 6, true},			/* SEC: accepted */
+			{"\x00\x07\x02", 6, true}, /* END: the rest is not looked at */
+		};
+
+		for (unsigned int i = 0; i < ARRAY_SIZE(o); i++) {
+			pkt_udp(&p, &(struct ipspec){.ihl = o[i].ihl, .opts = o[i].opts}, 1, 2);
+			if (run(&r, NF_INET_LOCAL_IN, &p) != (o[i].ok ? V_DROP : V_PASS))
+				fail_msg("IP options case %u: expected %s", i,
+					 o[i].ok ? "DROP" : "PASS");
+			assert_int_equal(hits(&r, 0, r0), o[i].ok);
+			/* OUTPUT: locally generated, never checked on the way out. */
+			assert_int_equal(run(&r, NF_INET_LOCAL_OUT, &p), V_ACCEPT);
+		}
+	}
 	/* Not IPv4 at all (ARP). */
 	pkt_udp(&p, &base, 1, 2);
 	p.b[12] = 0x08;
