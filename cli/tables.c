@@ -27,7 +27,7 @@ static int supported_rank(const char *table)
 	return -1;
 }
 
-int cli_tables_load(const struct cli_input *in, struct cli_tables *out)
+static int tables_load(const struct cli_input *in, struct cli_tables *out)
 {
 	struct ipt2bpf_diag d = { 0 };
 	int err;
@@ -98,6 +98,16 @@ int cli_tables_load(const struct cli_input *in, struct cli_tables *out)
 		return CLI_EXIT_PARAM;
 	}
 	return CLI_EXIT_OK;
+}
+
+int cli_tables_load(const struct cli_input *in, struct cli_tables *out)
+{
+	int rc = tables_load(in, out);
+
+	/* On failure nothing is handed to the caller. */
+	if (rc)
+		cli_tables_release(out);
+	return rc;
 }
 
 void cli_tables_release(struct cli_tables *t)

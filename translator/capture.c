@@ -41,6 +41,7 @@
 #define TABLES_FILE	  "tables"
 #define BLOB_SUFFIX	  ".blob"
 #define SHIM_LOCK	  "xtables.lock"	   /* where the shim puts the lock */
+#define SHIM_LOADED	  "shim-loaded"		   /* the shim's constructor creates it */
 #define NO_SHIM_LOCK	  "no-shim/xtables.lock" /* a lock iptables cannot take alone */
 
 extern char **environ;
@@ -271,6 +272,9 @@ static bool shim_was_there(const char *dir)
 {
 	char path[PATH_MAX];
 
+	snprintf(path, sizeof(path), "%s/%s", dir, SHIM_LOADED);
+	if (access(path, F_OK) == 0)
+		return true;
 	snprintf(path, sizeof(path), "%s/%s", dir, SHIM_LOCK);
 	return access(path, F_OK) == 0;
 }

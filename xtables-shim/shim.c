@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <netinet/in.h>
@@ -84,6 +85,26 @@ static struct {
 	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
 			    const posix_spawnattr_t *, char *const[], char *const[]);
 } real;
+
+/*
+ * Tells ipt2bpf_capture() that iptables really runs with the shim, even when
+ * it fails before its first socket (a syntax error on line 1).  Raw syscalls:
+ * the interposed open() must not run this early.
+ */
+__attribute__((constructor)) static void shim_announce(void)
+{
+	const char *mode = getenv("IPT2BPF_SHIM_MODE");
+	const char *dir = getenv("IPT2BPF_CAPTURE_DIR");
+	char path[4096];
+	long fd;
+
+	if (!mode || strcmp(mode, "capture") || !dir ||
+	    snprintf(path, sizeof(path), "%s/shim-loaded", dir) >= (int)sizeof(path))
+		return;
+	fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+}
 
 /* Resolved on first use (no constructor: other libraries' constructors may call us first). */
 #define REAL(fn)                                                                                   \

@@ -24,7 +24,7 @@ expect() {
 		echo "FAIL $name: exit $rc, wanted $want"; sed 's/^/    /' "$tmp/err" | tail -5
 		fail=$((fail + 1)); return
 	fi
-	if ! grep -Eq -- "$re" "$tmp/err"; then
+	if [ -n "$re" ] && ! grep -Eq -- "$re" "$tmp/err"; then
 		echo "FAIL $name: stderr does not match /$re/:"; sed 's/^/    /' "$tmp/err" | tail -5
 		fail=$((fail + 1)); return
 	fi
