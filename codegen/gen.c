@@ -3,7 +3,9 @@
  * From IR tables to a program set (progset.h): the main programs (packet
  * parsing, choosing the hook, fragments, verdict to TC/XDP return code) and
  * one BPF subprogram per jump destination that is called from several places
- * (single-site destinations are inlined, see gen_rule.c).
+ * (single-site destinations are inlined, see gen_rule.c).  A run of more than
+ * GEN_CHUNK entries is cut into global functions ("chunks", BTF linkage
+ * global) that the verifier checks one at a time.
  *
  * Execution model, equal to ipt_do_table() walking the blob:
  *   a chain function runs entries in blob order from its first entry until
@@ -300,14 +302,11 @@ static void func_name(struct gen *g, unsigned int ti, unsigned int idx, char *bu
 	}
 }
 
-int gen_func_get(struct gen *g, unsigned int ti, unsigned int entry)
+/* A zeroed slot at the end of the function list, or -ENOMEM. */
+static int func_alloc(struct gen *g)
 {
 	struct gen_prog *p = g->p;
-	struct gen_func *f;
 
-	for (unsigned int i = 1; i < p->n_funcs; i++)
-		if (p->funcs[i].table == ti && p->funcs[i].entry == entry)
-			return (int)i;
 	if (p->n_funcs == p->cap_funcs) {
 		unsigned int ncap = p->cap_funcs ? 2 * p->cap_funcs : 16;
 		struct gen_func *nf = realloc(p->funcs, ncap * sizeof(*nf));
@@ -317,13 +316,54 @@ int gen_func_get(struct gen *g, unsigned int ti, unsigned int entry)
 		p->funcs = nf;
 		p->cap_funcs = ncap;
 	}
-	f = &p->funcs[p->n_funcs];
-	memset(f, 0, sizeof(*f));
-	f->table = ti;
-	f->entry = entry;
-	f->deepest = -1;
-	func_name(g, ti, entry, f->name, sizeof(f->name));
+	memset(&p->funcs[p->n_funcs], 0, sizeof(p->funcs[0]));
+	p->funcs[p->n_funcs].deepest = -1;
 	return (int)p->n_funcs++;
+}
+
+int gen_func_get(struct gen *g, unsigned int ti, unsigned int entry)
+{
+	struct gen_prog *p = g->p;
+	char name[64];
+	int id;
+
+	for (unsigned int i = 1; i < p->n_funcs; i++)
+		if (!p->funcs[i].chunk && p->funcs[i].table == ti && p->funcs[i].entry == entry)
+			return (int)i;
+	func_name(g, ti, entry, name, sizeof(name));
+	id = func_alloc(g);
+	if (id < 0)
+		return id;
+	p->funcs[id].table = ti;
+	p->funcs[id].entry = entry;
+	memcpy(p->funcs[id].name, name, sizeof(name));
+	return id;
+}
+
+int gen_chunk_get(struct gen *g, unsigned int ti, unsigned int start, unsigned int end)
+{
+	struct gen_prog *p = g->p;
+	char name[64];
+	unsigned int n = 0;
+	int id;
+
+	for (unsigned int i = 1; i < p->n_funcs; i++) {
+		if (p->funcs[i].chunk && p->funcs[i].table == ti && p->funcs[i].entry == start &&
+		    p->funcs[i].end == end)
+			return (int)i;
+		n += p->funcs[i].chunk;
+	}
+	/* Named after the function being emitted, which calls it. */
+	snprintf(name, sizeof(name), "%.50s_c%u", p->funcs[p->cur].name, n);
+	id = func_alloc(g);
+	if (id < 0)
+		return id;
+	p->funcs[id].table = ti;
+	p->funcs[id].entry = start;
+	p->funcs[id].end = end;
+	p->funcs[id].chunk = true;
+	memcpy(p->funcs[id].name, name, sizeof(name));
+	return id;
 }
 
 void gen_edge_add(struct gen *g, unsigned int callee, unsigned int pushes, bool jump)
@@ -1038,8 +1078,12 @@ static void chain_path(struct gen *g, char *buf, size_t len)
 	for (int id = g->p->funcs[0].deepest; id >= 0 && used < len; id = g->p->funcs[id].deepest) {
 		const struct gen_func *f = &g->p->funcs[id];
 		const char *chain = entry_chain(g->tables[f->table], f->entry);
-		int n = snprintf(buf + used, len - used, "%s%s", used ? " -> " : "",
-				 chain ? chain : f->name);
+		int n;
+
+		if (f->chunk)
+			continue; /* a piece of the chain named before it */
+		n = snprintf(buf + used, len - used, "%s%s", used ? " -> " : "",
+			     chain ? chain : f->name);
 
 		if (n < 0)
 			break;
@@ -1126,8 +1170,20 @@ static int build_prog(struct gen *g, struct ipt2bpf_prog *prog, const struct gen
 
 		p.funcs[id].start = p.e.n;
 		p.e.dead = false;
-		EMIT(&p.e, BPF_MOV64_REG(BPF_REG_6, BPF_REG_1));
-		err = gen_body(g, p.funcs[id].table, p.funcs[id].entry, &c);
+		if (p.funcs[id].chunk) {
+			/* A global function's pointer argument may be NULL as far as the verifier
+			 * knows. */
+			EMIT(&p.e, BPF_JMP_IMM(BPF_JNE, BPF_REG_1, 0, 2));
+			EMIT(&p.e, BPF_MOV64_IMM(BPF_REG_0, GEN_V_DROP));
+			EMIT(&p.e, BPF_EXIT_INSN());
+			p.e.dead = false;
+			EMIT(&p.e, BPF_MOV64_REG(BPF_REG_6, BPF_REG_1));
+			err = gen_chunk_body(g, p.funcs[id].table, p.funcs[id].entry,
+					     p.funcs[id].end);
+		} else {
+			EMIT(&p.e, BPF_MOV64_REG(BPF_REG_6, BPF_REG_1));
+			err = gen_body(g, p.funcs[id].table, p.funcs[id].entry, &c);
+		}
 		if (err)
 			goto out;
 		p.funcs[id].len = p.e.n - p.funcs[id].start;
@@ -1139,10 +1195,19 @@ static int build_prog(struct gen *g, struct ipt2bpf_prog *prog, const struct gen
 	err = check_limits(g, prog);
 	if (err)
 		goto out;
+	if (p.e.n > GEN_MAX_INSNS) {
+		err = ipt2bpf_diag_set(
+			g->diag, -E2BIG,
+			"%s: %u instructions, more than the kernel loads (%u): rule sets "
+			"this large need map-based classification, not implemented yet",
+			prog->name, p.e.n, GEN_MAX_INSNS);
+		goto out;
+	}
 
 	starts = calloc(p.n_funcs, sizeof(*starts));
 	prog->funcs = calloc(p.n_funcs, sizeof(*prog->funcs));
-	if (!starts || !prog->funcs) {
+	prog->func_global = calloc(p.n_funcs, sizeof(*prog->func_global));
+	if (!starts || !prog->funcs || !prog->func_global) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -1151,6 +1216,7 @@ static int build_prog(struct gen *g, struct ipt2bpf_prog *prog, const struct gen
 		snprintf(prog->funcs[i].name, sizeof(prog->funcs[i].name), "%s", p.funcs[i].name);
 		prog->funcs[i].start = p.funcs[i].start;
 		prog->funcs[i].len = p.funcs[i].len;
+		prog->func_global[i] = p.funcs[i].chunk;
 	}
 	prog->n_funcs = p.n_funcs;
 	err = gen_emit_resolve(&p.e, starts, p.n_funcs);
@@ -1386,6 +1452,7 @@ int ipt2bpf_gen(const struct ipt2bpf_table *const *tables, unsigned int n_tables
 			goto out;
 	}
 	ps->n_tables = n_tables;
+	ps->arg_size = sizeof(struct gen_pkt);
 	g.if_words = (ps->n_ifpats + 63) / 64;
 	g.if_preload = g.if_words <= GEN_IF_PRELOAD;
 	err = add_maps(&g);

@@ -123,10 +123,21 @@ struct gen_pkt {
 #define GEN_V_CONTINUE 0
 #define GEN_V_ACCEPT   1
 #define GEN_V_DROP     2
+#define GEN_V_NEXT     3 /* a chunk ran to its end: go on with the next chunk */
+
+/*
+ * A function's sequential run longer than this many entries is cut into
+ * global functions ("chunks") the verifier checks one by one: along one path
+ * it keeps at most 8192 branches pending (BPF_COMPLEXITY_LIMIT_JMP_SEQ), and a
+ * straight chain leaves about one pending per condition of every rule.
+ */
+#define GEN_CHUNK 256
 
 /* Kernel limits on bpf-to-bpf calls (kernel/bpf/verifier.c: MAX_CALL_FRAMES, BPF_MAX_SUBPROGS). */
 #define GEN_MAX_FRAMES	 8
 #define GEN_MAX_SUBPROGS 256
+/* Largest program the kernel loads (kernel/bpf: BPF_COMPLEXITY_LIMIT_INSNS, privileged). */
+#define GEN_MAX_INSNS 1000000
 
 /* ------------------------------------------------------------ generator */
 
@@ -139,6 +150,8 @@ struct gen_edge {
 struct gen_func {
 	unsigned int table; /* index into gen.tables, UINT_MAX: the program's entry */
 	unsigned int entry; /* first IR entry */
+	bool chunk;	    /* a global function running entries [entry, end) */
+	unsigned int end;
 	char name[64];
 	uint32_t start, len;
 	struct gen_edge *edges;
@@ -184,12 +197,15 @@ struct gen_ctx {
 
 /* gen.c */
 int gen_func_get(struct gen *g, unsigned int table, unsigned int entry);
+int gen_chunk_get(struct gen *g, unsigned int table, unsigned int start, unsigned int end);
 void gen_describe(const struct gen *g, unsigned int table, unsigned int entry, char *buf,
 		  size_t len);
 void gen_edge_add(struct gen *g, unsigned int callee, unsigned int pushes, bool jump);
 
 /* gen_rule.c: entries from start until the code can go no further. */
 int gen_body(struct gen *g, unsigned int table, unsigned int start, const struct gen_ctx *c);
+/* A chunk's code: entries [start, end), GEN_V_NEXT when it runs past the last. */
+int gen_chunk_body(struct gen *g, unsigned int table, unsigned int start, unsigned int end);
 /* Does the entry match every packet and end the sequential run (kernel's unconditional())? */
 bool gen_entry_always(const struct ipt2bpf_entry *e);
 

@@ -580,10 +580,85 @@ static int gen_entry(struct gen *g, unsigned int ti, unsigned int idx, const str
 	return g->p->e.err;
 }
 
+/* Does the sequential run stop after entry idx (it always matches and always leaves)? */
+static bool entry_ends_run(const struct ipt2bpf_entry *e, unsigned int idx)
+{
+	if (!gen_entry_always(e))
+		return false;
+	switch (e->target.kind) {
+	case IPT2BPF_T_ACCEPT:
+	case IPT2BPF_T_DROP:
+	case IPT2BPF_T_ERROR:
+	case IPT2BPF_T_RETURN:
+		return true;
+	case IPT2BPF_T_GOTO:
+		return e->target.target_entry != idx + 1;
+	default:
+		return false;
+	}
+}
+
+/* One past the last entry a run from start executes (the entry that ends it included). */
+static unsigned int run_end(const struct ipt2bpf_table *t, unsigned int start)
+{
+	for (unsigned int i = start; i < t->n_entries; i++)
+		if (entry_ends_run(&t->entries[i], i))
+			return i + 1;
+	return t->n_entries;
+}
+
+/* A long run as calls of chunk functions, each verified on its own. */
+static int gen_chunked(struct gen *g, unsigned int ti, unsigned int start, unsigned int end,
+		       const struct gen_ctx *c)
+{
+	for (unsigned int s = start; s < end; s += GEN_CHUNK) {
+		unsigned int e = end - s > GEN_CHUNK ? s + GEN_CHUNK : end;
+		int id = gen_chunk_get(g, ti, s, e), l_next = LABEL(), l_ret = LABEL();
+
+		if (id < 0)
+			return id;
+		E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_6));
+		gen_call(&g->p->e, (unsigned int)id);
+		gen_edge_add(g, (unsigned int)id, c->pushes, false);
+		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, GEN_V_NEXT, 0), l_next);
+		/* A global function returns any int as far as the verifier knows. */
+		EJ(BPF_JMP_IMM(BPF_JLE, BPF_REG_0, GEN_V_DROP, 0), l_ret);
+		E(BPF_MOV64_IMM(BPF_REG_0, GEN_V_DROP));
+		BIND(l_ret);
+		E(BPF_EXIT_INSN());
+		BIND(l_next);
+	}
+	/* Past the last entry (a validated table ends with an unconditional ERROR). */
+	emit_verdict_exit(g, GEN_V_DROP);
+	return g->p->e.err;
+}
+
+int gen_chunk_body(struct gen *g, unsigned int ti, unsigned int start, unsigned int end)
+{
+	struct gen_ctx c = {.ret_label = -1};
+
+	for (unsigned int i = start; i < end; i++) {
+		int err = gen_entry(g, ti, i, &c);
+
+		if (err)
+			return err;
+		if (g->p->e.dead)
+			return 0;
+	}
+	emit_verdict_exit(g, GEN_V_NEXT);
+	return g->p->e.err;
+}
+
 int gen_body(struct gen *g, unsigned int ti, unsigned int start, const struct gen_ctx *c)
 {
 	const struct ipt2bpf_table *t = g->tables[ti];
 
+	if (c->ret_label < 0 && !c->depth) {
+		unsigned int end = run_end(t, start);
+
+		if (end - start > GEN_CHUNK)
+			return gen_chunked(g, ti, start, end, c);
+	}
 	for (unsigned int i = start; i < t->n_entries; i++) {
 		int err = gen_entry(g, ti, i, c);
 

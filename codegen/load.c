@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "load.h"
@@ -70,12 +71,62 @@ static int create_maps(const struct ipt2bpf_progset *ps, struct ipt2bpf_loaded *
 	return 0;
 }
 
-static int load_prog(const struct ipt2bpf_progset *ps, const struct ipt2bpf_prog *p,
-		     const struct ipt2bpf_loaded *l, struct ipt2bpf_diag *diag)
+/*
+ * BTF for a program with global functions: each function's BTF_KIND_FUNC,
+ * global ones as "int f(struct ipt2bpf_pkt *p)" with the struct's size (what
+ * the kernel checks callers against and gives the callee), func_info
+ * pointing at every function.  *btf is set even on failure (caller frees).
+ */
+static int prog_btf(const struct ipt2bpf_progset *ps, const struct ipt2bpf_prog *p,
+		    struct btf **btfp, struct bpf_func_info **infop)
+{
+	struct bpf_func_info *info;
+	int int_id, u8_id, arr_id, st_id, ptr_id, void_ptr, proto_g, proto_s, err;
+	struct btf *btf;
+
+	*btfp = btf = btf__new_empty();
+	if (!btf)
+		return -errno;
+	*infop = info = calloc(p->n_funcs, sizeof(*info));
+	if (!info)
+		return -ENOMEM;
+	int_id = btf__add_int(btf, "int", 4, BTF_INT_SIGNED);
+	u8_id = btf__add_int(btf, "unsigned char", 1, 0);
+	arr_id = btf__add_array(btf, int_id, u8_id, ps->arg_size);
+	st_id = btf__add_struct(btf, "ipt2bpf_pkt", ps->arg_size);
+	if (int_id < 0 || u8_id < 0 || arr_id < 0 || st_id < 0)
+		return -EINVAL;
+	err = btf__add_field(btf, "raw", arr_id, 0, 0);
+	ptr_id = btf__add_ptr(btf, st_id);
+	void_ptr = btf__add_ptr(btf, 0);
+	if (err || ptr_id < 0 || void_ptr < 0)
+		return -EINVAL;
+	proto_g = btf__add_func_proto(btf, int_id);
+	if (proto_g < 0 || btf__add_func_param(btf, "p", ptr_id))
+		return -EINVAL;
+	proto_s = btf__add_func_proto(btf, int_id);
+	if (proto_s < 0 || btf__add_func_param(btf, "ctx", void_ptr))
+		return -EINVAL;
+	for (unsigned int k = 0; k < p->n_funcs; k++) {
+		const struct ipt2bpf_func *f = &p->funcs[k];
+		bool g = p->func_global[k];
+		int id = btf__add_func(btf, f->name, g ? BTF_FUNC_GLOBAL : BTF_FUNC_STATIC,
+				       g ? proto_g : proto_s);
+
+		if (id < 0)
+			return id;
+		info[k] = (struct bpf_func_info){.insn_off = f->start, .type_id = (uint32_t)id};
+	}
+	return btf__load_into_kernel(btf);
+}
+
+/* Patches map fds in and loads; on a rejection the diag quotes the verifier log's tail. */
+static int load_insns(const struct ipt2bpf_progset *ps, const struct ipt2bpf_prog *p,
+		      const struct ipt2bpf_loaded *l, struct bpf_prog_load_opts *po,
+		      struct ipt2bpf_diag *diag)
 {
 	_cleanup_free_ struct bpf_insn *insns = NULL;
 	_cleanup_free_ char *log = NULL;
-	LIBBPF_OPTS(bpf_prog_load_opts, po);
 	int fd, err;
 
 	insns = malloc((size_t)p->n_insns * sizeof(*insns));
@@ -93,17 +144,18 @@ static int load_prog(const struct ipt2bpf_progset *ps, const struct ipt2bpf_prog
 		insns[r->insn].imm = l->map_fds[r->map];
 	}
 
-	fd = bpf_prog_load(p->type, p->name, "GPL", insns, p->n_insns, &po);
+	fd = bpf_prog_load(p->type, p->name, "GPL", insns, p->n_insns, po);
 	if (fd >= 0)
 		return fd;
 	err = -errno;
 	/* Load again with the log on (it is slow and big) to say why. */
 	log = calloc(1, VERIFIER_LOG_SIZE);
 	if (log) {
-		po.log_buf = log;
-		po.log_size = VERIFIER_LOG_SIZE;
-		po.log_level = 1;
-		fd = bpf_prog_load(p->type, p->name, "GPL", insns, p->n_insns, &po);
+		po->log_buf = log;
+		po->log_size = VERIFIER_LOG_SIZE;
+		po->log_level = 1;
+		fd = bpf_prog_load(p->type, p->name, "GPL", insns, p->n_insns, po);
+		po->log_buf = NULL;
 		if (fd >= 0) /* cannot happen, but then it loaded */
 			return fd;
 		if (log[0]) {
@@ -117,6 +169,34 @@ static int load_prog(const struct ipt2bpf_progset *ps, const struct ipt2bpf_prog
 		}
 	}
 	return ipt2bpf_diag_set(diag, err, "%s: cannot load it: %s", p->name, strerror(-err));
+}
+
+static int load_prog(const struct ipt2bpf_progset *ps, const struct ipt2bpf_prog *p,
+		     const struct ipt2bpf_loaded *l, struct ipt2bpf_diag *diag)
+{
+	_cleanup_free_ struct bpf_func_info *info = NULL;
+	LIBBPF_OPTS(bpf_prog_load_opts, po);
+	struct btf *btf = NULL;
+	bool global = false;
+	int fd, err;
+
+	for (unsigned int k = 0; k < p->n_funcs && p->func_global; k++)
+		global |= p->func_global[k];
+	if (global) {
+		err = prog_btf(ps, p, &btf, &info);
+		if (err) {
+			btf__free(btf);
+			return ipt2bpf_diag_set(diag, err, "%s: cannot load its BTF: %s", p->name,
+						strerror(-err));
+		}
+		po.prog_btf_fd = (uint32_t)btf__fd(btf);
+		po.func_info = info;
+		po.func_info_cnt = p->n_funcs;
+		po.func_info_rec_size = sizeof(*info);
+	}
+	fd = load_insns(ps, p, l, &po, diag);
+	btf__free(btf); /* a loaded program holds its own reference */
+	return fd;
 }
 
 int ipt2bpf_progset_load(const struct ipt2bpf_progset *ps, struct ipt2bpf_loaded *l,

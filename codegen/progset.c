@@ -14,6 +14,7 @@ void ipt2bpf_progset_free(struct ipt2bpf_progset *ps)
 		free(ps->progs[i].insns);
 		free(ps->progs[i].relocs);
 		free(ps->progs[i].funcs);
+		free(ps->progs[i].func_global);
 	}
 	free(ps->progs);
 	free(ps->ifpats);

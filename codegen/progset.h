@@ -93,6 +93,14 @@ struct ipt2bpf_prog {
 	uint32_t n_relocs;
 	struct ipt2bpf_func *funcs;
 	uint32_t n_funcs;
+	/*
+	 * NULL, or n_funcs flags: funcs[k] is verified on its own by the kernel
+	 * (BTF linkage global; one argument, a pointer to
+	 * ipt2bpf_progset.arg_size bytes; returns int).  Long chains are cut
+	 * into such functions because the verifier keeps at most 8192 branches
+	 * pending along one path.  The others are static.
+	 */
+	bool *func_global;
 };
 
 enum ipt2bpf_mode {
@@ -116,6 +124,7 @@ struct ipt2bpf_progset {
 	const struct ipt2bpf_table *tables[2];
 	unsigned int counter_map[2];
 	unsigned int n_tables;
+	uint32_t arg_size; /* bytes behind the pointer global functions get (parsed packet) */
 };
 
 /*

@@ -1460,6 +1460,94 @@ static void test_raw_blob(void **state)
 	tb_free(b);
 }
 
+/*
+ * Runs longer than GEN_CHUNK entries become global functions (chunks): the
+ * same semantics across chunk boundaries, RETURN and GOTO from inside one.
+ * INPUT: 600 x "-s 10.1.X.Y -j ACCEPT", then "-j big", policy DROP.
+ * big:   700 x "-s 10.2.X.Y" (counted, CONTINUE); #650 is "-s 10.9.9.9 -j RETURN"
+ *        instead; #300 is "-p udp -s 10.8.8.8 -g other"; then its end.
+ * other: "-d 10.0.0.7 -j ACCEPT", end (RETURN: back to INPUT, past "-j big").
+ */
+static void test_chunks(void **state)
+{
+	struct tb *b;
+	struct ipt2bpf_entry *e;
+	struct rig r;
+	struct pkt p;
+	unsigned int in0, jbig, pol, big0, big_ret, big_goto, big_end, o_acc, o_end, globals = 0;
+	char addr[32];
+
+	(void)state;
+	if (!have_root())
+		skip();
+	b = tb_new("filter", 1400);
+	tb_chain(b, "INPUT");
+	for (unsigned int i = 0; i < 600; i++) {
+		e = tb_rule(b, IPT2BPF_T_ACCEPT);
+		snprintf(addr, sizeof(addr), "10.1.%u.%u", i / 256, i % 256);
+		r_src(e, addr, 32, false);
+	}
+	in0 = b->t.hook_entry[NF_INET_LOCAL_IN];
+	jbig = tb_jump(b, "big", false)->index;
+	pol = tb_end(b, NF_DROP);
+	tb_chain(b, "FORWARD");
+	tb_end(b, NF_ACCEPT);
+	tb_chain(b, "OUTPUT");
+	tb_end(b, NF_ACCEPT);
+	tb_chain(b, "big");
+	big0 = big_ret = big_goto = 0;
+	for (unsigned int i = 0; i < 700; i++) {
+		if (i == 650) {
+			e = tb_rule(b, IPT2BPF_T_RETURN);
+			r_src(e, "10.9.9.9", 32, false);
+			big_ret = e->index;
+		} else if (i == 300) {
+			e = tb_jump(b, "other", true);
+			r_src(e, "10.8.8.8", 32, false);
+			r_proto(e, IPPROTO_UDP, false);
+			big_goto = e->index;
+		} else {
+			e = tb_rule(b, IPT2BPF_T_CONTINUE);
+			snprintf(addr, sizeof(addr), "10.2.%u.%u", i / 256, i % 256);
+			r_src(e, addr, 32, false);
+		}
+		if (!i)
+			big0 = e->index;
+	}
+	big_end = tb_end(b, 0);
+	tb_chain(b, "other");
+	e = tb_rule(b, IPT2BPF_T_ACCEPT);
+	r_dst(e, "10.0.0.7", 32, false);
+	o_acc = e->index;
+	o_end = tb_end(b, 0);
+	rig_load(&r, tb_done(b));
+	for (unsigned int i = 0; i < r.ps->progs[0].n_funcs; i++)
+		globals += r.ps->progs[0].func_global[i];
+	assert_true(globals >= 5); /* INPUT: 3 chunks, big: 3 */
+
+	/* The last INPUT rule, in the third chunk. */
+	pkt_udp(&p, &(struct ipspec){.src = "10.1.2.87"}, 1, 2);
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), V_ACCEPT);
+	COUNTED(&r, in0 + 599);
+	/* Into big, a rule in its second chunk counts, big's end returns: policy. */
+	pkt_udp(&p, &(struct ipspec){.src = "10.2.1.45"}, 1, 2);
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), V_DROP);
+	COUNTED(&r, jbig, big0 + 301, big_end, pol);
+	/* RETURN from big's third chunk. */
+	pkt_udp(&p, &(struct ipspec){.src = "10.9.9.9"}, 1, 2);
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), V_DROP);
+	COUNTED(&r, jbig, big_ret, pol);
+	/* GOTO from big's second chunk: other accepts, or RETURNs to INPUT (not into big). */
+	pkt_udp(&p, &(struct ipspec){.src = "10.8.8.8", .dst = "10.0.0.7"}, 1, 2);
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), V_ACCEPT);
+	COUNTED(&r, jbig, big_goto, o_acc);
+	pkt_udp(&p, &(struct ipspec){.src = "10.8.8.8", .dst = "10.0.0.8"}, 1, 2);
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), V_DROP);
+	COUNTED(&r, jbig, big_goto, o_end, pol);
+	rig_free(&r);
+	tb_free(b);
+}
+
 /* A program the verifier rejects: the diag names it and quotes the log's tail. */
 static void test_load_error(void **state)
 {
@@ -1926,30 +2014,14 @@ static void test_production(void **state)
 
 /* ------------------------------------------------------------ scale */
 
-static unsigned int processed_insns(const struct ipt2bpf_progset *ps,
-				    const struct ipt2bpf_loaded *l, unsigned int prog)
+/* What the verifier processed for the loaded program (bpf_prog_info, Linux >= 5.16). */
+static unsigned int processed_insns(const struct ipt2bpf_loaded *l, unsigned int prog)
 {
-	const struct ipt2bpf_prog *p = &ps->progs[prog];
-	struct bpf_insn *insns = malloc(p->n_insns * sizeof(*insns));
-	char *log = calloc(1, 1 << 16);
-	LIBBPF_OPTS(bpf_prog_load_opts, po, .log_buf = log, .log_size = 1 << 16, .log_level = 4);
-	unsigned int n = 0;
-	const char *s;
-	int fd;
+	struct bpf_prog_info info = {0};
+	uint32_t len = sizeof(info);
 
-	assert_true(insns && log);
-	memcpy(insns, p->insns, p->n_insns * sizeof(*insns));
-	for (unsigned int i = 0; i < p->n_relocs; i++)
-		insns[p->relocs[i].insn].imm = l->map_fds[p->relocs[i].map];
-	fd = bpf_prog_load(p->type, p->name, "GPL", insns, p->n_insns, &po);
-	assert_true(fd >= 0);
-	close(fd);
-	s = strstr(log, "processed ");
-	if (s)
-		n = (unsigned int)strtoul(s + strlen("processed "), NULL, 10);
-	free(insns);
-	free(log);
-	return n;
+	assert_int_equal(bpf_obj_get_info_by_fd(l->prog_fds[prog], &info, &len), 0);
+	return info.verified_insns;
 }
 
 static void scale_one(const char *what, unsigned int n, bool tcp)
@@ -1986,8 +2058,10 @@ static void scale_one(const char *what, unsigned int n, bool tcp)
 		    r.ps->progs[i].hook == NF_INET_LOCAL_IN)
 			prog = i;
 	for (unsigned int i = 0; i < r.ps->progs[prog].n_funcs; i++)
-		if (!strcmp(r.ps->progs[prog].funcs[i].name, "ipt_filter_INPUT"))
-			fn_len = r.ps->progs[prog].funcs[i].len;
+		/* INPUT's function and its chunks ipt_filter_INPUT_c<N>, not the policy. */
+		if (!strncmp(r.ps->progs[prog].funcs[i].name, "ipt_filter_INPUT", 16) &&
+		    !strstr(r.ps->progs[prog].funcs[i].name, "policy"))
+			fn_len += r.ps->progs[prog].funcs[i].len;
 	assert_true(fn_len > n);
 
 	/* A packet that goes through every rule to the policy. */
@@ -2002,7 +2076,7 @@ static void scale_one(const char *what, unsigned int n, bool tcp)
 		print_message("  %u x %s: %u insns (%.1f per rule), verifier processed %u insns, "
 			      "%u ns per packet through all rules\n",
 			      n, what, r.ps->progs[prog].n_insns, (double)fn_len / n,
-			      processed_insns(r.ps, &r.l, prog), o.duration);
+			      processed_insns(&r.l, prog), o.duration);
 	}
 	rig_free(&r);
 	tb_free(b);
@@ -2010,11 +2084,14 @@ static void scale_one(const char *what, unsigned int n, bool tcp)
 
 static void test_scale(void **state)
 {
+	const char *env = getenv("TEST_GEN_RULES"); /* a different size, for measuring */
+	unsigned int n = env ? (unsigned int)strtoul(env, NULL, 10) : 1000;
+
 	(void)state;
 	if (!have_root())
 		skip();
-	scale_one("-s ADDR/32 -j DROP", 1000, false);
-	scale_one("-p tcp --dport N -j DROP", 1000, true);
+	scale_one("-s ADDR/32 -j DROP", n, false);
+	scale_one("-p tcp --dport N -j DROP", n, true);
 }
 
 int main(void)
@@ -2032,6 +2109,7 @@ int main(void)
 		cmocka_unit_test(test_chains),
 		cmocka_unit_test(test_goto_top),
 		cmocka_unit_test(test_raw_blob),
+		cmocka_unit_test(test_chunks),
 		cmocka_unit_test(test_load_error),
 		cmocka_unit_test(test_nesting),
 		cmocka_unit_test(test_invalid_ip),
