@@ -4,9 +4,13 @@
  * produces for the equivalent C file, because that is what libbpf 1.1 (and
  * through it bpftool, ip and tc on Debian 12) knows how to read:
  *
- *   .text            subprograms (libbpf only appends callees from .text),
- *                    LOCAL FUNC symbols, BTF linkage static so the verifier
- *                    checks them in the caller's context like C statics
+ *   .text            subprograms (libbpf only appends callees from .text):
+ *                    LOCAL FUNC symbols, BTF linkage static, so the verifier
+ *                    checks them in the caller's context like C statics;
+ *                    those with func_global set GLOBAL FUNC symbols (default
+ *                    visibility, else libbpf 1.1 marks them static again),
+ *                    BTF linkage global, int f(struct ipt2bpf_pkt *p), so
+ *                    the verifier checks them once, on their own
  *   <section>        one per distinct prog->section, each program's entry
  *                    function under a GLOBAL FUNC symbol named prog->name
  *   .rel<section>    R_BPF_64_32 for bpf-to-bpf calls (imm -1, against the
@@ -309,6 +313,12 @@ static bool name_ok(const char *s)
 	return true;
 }
 
+/* Verified on its own (BTF global); the entry function never is a chunk. */
+static bool func_global(const struct ipt2bpf_prog *p, unsigned int k)
+{
+	return k && p->n_funcs && p->func_global && p->func_global[k];
+}
+
 static const char *default_section(enum bpf_prog_type type)
 {
 	switch (type) {
@@ -393,6 +403,18 @@ static int check_progset(struct writer *w)
 					w->diag, -EINVAL,
 					"elf: program '%s': function #%u name not terminated",
 					p->name, k);
+		/* the entry point's one argument is the context, not the packet */
+		if (p->n_funcs && p->func_global && p->func_global[0])
+			return ipt2bpf_diag_set(w->diag, -EINVAL,
+						"elf: program '%s': entry function '%s' marked "
+						"global (only subprograms can be)",
+						p->name, p->funcs[0].name);
+		for (k = 1; k < p->n_funcs; k++)
+			if (func_global(p, k) && !ps->arg_size)
+				return ipt2bpf_diag_set(w->diag, -EINVAL,
+							"elf: program '%s': function '%s' is "
+							"global but the argument size is 0",
+							p->name, p->funcs[k].name);
 		for (k = 0; k < p->n_relocs; k++)
 			if (p->relocs[k].insn >= p->n_insns - 1 ||
 			    p->insns[p->relocs[k].insn].code != (BPF_LD | BPF_IMM | BPF_DW) ||
@@ -661,12 +683,15 @@ static int build_symbols(struct writer *w)
 		for (k = 1; k < prog_n_funcs(&ps->progs[i]) && !err; k++) {
 			struct ofunc *f = &w->funcs[i][k];
 
+			if (func_global(&ps->progs[i], k))
+				continue;
 			err = add_sym(w, f->name, STB_LOCAL, STT_FUNC,
 				      SLOT_CODE + (f->sec - w->secs), f->off,
 				      (size_t)func_len(&ps->progs[i], k) * INSN_SZ, &f->sym);
 		}
 	if (err)
 		return err;
+	/* ELF wants every local symbol before the first global one */
 	w->n_locals = w->syms.len / sizeof(Elf64_Sym);
 	for (i = 0; i < ps->n_progs && !err; i++) {
 		struct ofunc *f = &w->funcs[i][0];
@@ -674,6 +699,16 @@ static int build_symbols(struct writer *w)
 		err = add_sym(w, f->name, STB_GLOBAL, STT_FUNC, SLOT_CODE + (f->sec - w->secs),
 			      f->off, (size_t)func_len(&ps->progs[i], 0) * INSN_SZ, &f->sym);
 	}
+	for (i = 0; i < ps->n_progs && !err; i++)
+		for (k = 1; k < prog_n_funcs(&ps->progs[i]) && !err; k++) {
+			struct ofunc *f = &w->funcs[i][k];
+
+			if (!func_global(&ps->progs[i], k))
+				continue;
+			err = add_sym(w, f->name, STB_GLOBAL, STT_FUNC,
+				      SLOT_CODE + (f->sec - w->secs), f->off,
+				      (size_t)func_len(&ps->progs[i], k) * INSN_SZ, &f->sym);
+		}
 	for (i = 0; i < ps->n_maps && !err; i++)
 		err = add_sym(w, ps->maps[i].name, STB_GLOBAL, STT_OBJECT, SLOT_MAPS, w->map_off[i],
 			      w->map_sz[i], &w->map_sym[i]);
@@ -885,7 +920,7 @@ struct btf_ids {
 	uint32_t vals[5 * IPT2BPF_MAX_MAPS];
 	int ptrs[5 * IPT2BPF_MAX_MAPS];
 	unsigned int n;
-	int proto_sub, proto_skb, proto_xdp;
+	int proto_sub, proto_skb, proto_xdp, proto_chunk;
 };
 
 static int uint_field_type(struct btf *btf, struct btf_ids *ids, uint32_t val)
@@ -948,7 +983,40 @@ static int add_map_btf(struct writer *w, struct btf_ids *ids, unsigned int i)
 	return var;
 }
 
-/* int f(struct <ctx> *ctx) for entry points, int f(void) for subprograms. */
+/*
+ * int f(struct ipt2bpf_pkt *p) for global subprograms: the verifier gives the
+ * callee a pointer to the struct's size (which may be NULL) and checks every
+ * caller's argument against it, so the size is what matters, not members.
+ */
+static int chunk_proto(struct writer *w, struct btf_ids *ids)
+{
+	int u8, arr, st, ptr, proto, err;
+
+	if (ids->proto_chunk)
+		return ids->proto_chunk;
+	u8 = btf__add_int(w->btf, "unsigned char", 1, 0);
+	if (u8 < 0)
+		return u8;
+	arr = btf__add_array(w->btf, ids->size_id, u8, w->ps->arg_size);
+	if (arr < 0)
+		return arr;
+	st = btf__add_struct(w->btf, "ipt2bpf_pkt", w->ps->arg_size);
+	if (st < 0)
+		return st;
+	err = btf__add_field(w->btf, "raw", arr, 0, 0);
+	if (err)
+		return err;
+	ptr = btf__add_ptr(w->btf, st);
+	if (ptr < 0)
+		return ptr;
+	proto = btf__add_func_proto(w->btf, ids->int_id);
+	if (proto < 0)
+		return proto;
+	err = btf__add_func_param(w->btf, "p", ptr);
+	return err ? err : (ids->proto_chunk = proto);
+}
+
+/* int f(struct <ctx> *ctx) for entry points, int f(void) for static subprograms. */
 static int func_proto(struct writer *w, struct btf_ids *ids, enum bpf_prog_type type, bool entry)
 {
 	int *cached = !entry			  ? &ids->proto_sub
@@ -1001,14 +1069,17 @@ static int add_funcs_btf(struct writer *w, struct btf_ids *ids)
 			struct ofunc *of = &w->funcs[i][k];
 			struct btf_ext_func_rec rec;
 			struct btf_ext_line_rec line;
+			bool global = k == 0 || func_global(&ps->progs[i], k);
 			int proto, text, err;
 
-			proto = func_proto(w, ids, ps->progs[i].type, k == 0);
+			proto = k && global ? chunk_proto(w, ids)
+					    : func_proto(w, ids, ps->progs[i].type, k == 0);
 			if (proto < 0)
 				return proto;
 			/* static: verified in the caller's context, any argument types */
-			of->btf_id = btf__add_func(w->btf, of->name,
-						   k ? BTF_FUNC_STATIC : BTF_FUNC_GLOBAL, proto);
+			of->btf_id =
+				btf__add_func(w->btf, of->name,
+					      global ? BTF_FUNC_GLOBAL : BTF_FUNC_STATIC, proto);
 			if (of->btf_id < 0)
 				return of->btf_id;
 			rec.insn_off = of->off;

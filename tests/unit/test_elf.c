@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/ip.h>
 
@@ -652,6 +653,163 @@ static void test_pseudo_func(void **state)
 	libbpf_set_print(old);
 }
 
+/*
+ * A chunk: global linkage, so the kernel verifies it once on its own against
+ * int f(struct ipt2bpf_pkt *p), next to a static subprogram.
+ */
+#define CHUNK_ARG_SIZE 16
+
+static void test_global_func(void **state)
+{
+	struct bpf_insn code[] = {
+		/* entry: struct { u8 raw[16]; } pkt = {XDP_PASS}; return chunk(&pkt) + helper() */
+		S_ST(BPF_DW, BPF_REG_10, -16, 0),
+		S_ST(BPF_DW, BPF_REG_10, -8, 0),
+		S_ST(BPF_B, BPF_REG_10, -16, XDP_PASS),
+		S_MOV_REG(BPF_REG_1, BPF_REG_10),
+		S_ADD_IMM(BPF_REG_1, -16),
+		sample_insn(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, 10 - 5 - 1),
+		S_MOV_REG(BPF_REG_6, BPF_REG_0),
+		sample_insn(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, 14 - 7 - 1),
+		S_ADD_REG(BPF_REG_0, BPF_REG_6),
+		S_EXIT(),
+		/* 10: chunk(p): the argument may be NULL for a global function */
+		S_MOV_IMM(BPF_REG_0, XDP_ABORTED),
+		S_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 1),
+		S_LDX(BPF_B, BPF_REG_0, BPF_REG_1, CHUNK_ARG_SIZE - 16),
+		S_EXIT(),
+		/* 14: helper(): static */
+		S_MOV_IMM(BPF_REG_0, 0),
+		S_EXIT(),
+	};
+	struct ipt2bpf_func funcs[] = {{"gl_entry", 0, 10}, {"chunk", 10, 4}, {"helper", 14, 2}};
+	bool global[] = {false, true, false};
+	struct ipt2bpf_prog prog = {
+		.name = "gl_entry",
+		.section = "xdp",
+		.type = BPF_PROG_TYPE_XDP,
+		.insns = code,
+		.n_insns = ARRAY_SIZE(code),
+		.funcs = funcs,
+		.n_funcs = ARRAY_SIZE(funcs),
+		.func_global = global,
+	};
+	struct ipt2bpf_progset ps = {.progs = &prog, .n_progs = 1, .arg_size = CHUNK_ARG_SIZE};
+	struct bpf_func_info finfo[ARRAY_SIZE(funcs)];
+	struct bpf_prog_info info;
+	uint32_t info_len = sizeof(info);
+	struct ipt2bpf_diag diag = {0};
+	const struct btf_type *t;
+	const struct btf_param *arg;
+	libbpf_print_fn_t old;
+	struct bpf_object *obj;
+	struct bpf_program *bp;
+	struct elf_file f;
+	struct btf *btf;
+	GElf_Shdr sh, symsh;
+	GElf_Sym sym;
+	size_t text, idx;
+	unsigned int n, globals = 0;
+	int id;
+
+	(void)state;
+	write_ok(&ps);
+	elf_open(&f);
+	text = elf_ndxscn(elf_sec(&f, ".text", &sh));
+	gelf_getshdr(elf_sec(&f, ".symtab", &symsh), &symsh);
+	/* GLOBAL FUNC in .text with default visibility (hidden would make libbpf 1.1 demote it) */
+	assert_true(elf_sym(&f, "chunk", &sym, &idx));
+	assert_int_equal(GELF_ST_BIND(sym.st_info), STB_GLOBAL);
+	assert_int_equal(GELF_ST_TYPE(sym.st_info), STT_FUNC);
+	assert_int_equal(GELF_ST_VISIBILITY(sym.st_other), STV_DEFAULT);
+	assert_int_equal(sym.st_shndx, text);
+	assert_true(idx >= symsh.sh_info);
+	assert_string_equal(func_at(&f, text, sym.st_value), "chunk");
+	assert_true(elf_sym(&f, "helper", &sym, &idx));
+	assert_int_equal(GELF_ST_BIND(sym.st_info), STB_LOCAL);
+	assert_int_equal(sym.st_shndx, text);
+	assert_true(idx < symsh.sh_info);
+	elf_close(&f);
+
+	/* BTF (a FUNC keeps its linkage in vlen): FUNC chunk global, int chunk(struct ipt2bpf_pkt
+	 * *p), struct of arg_size */
+	btf = btf__parse(objpath, NULL);
+	assert_non_null(btf);
+	id = btf__find_by_name_kind(btf, "chunk", BTF_KIND_FUNC);
+	assert_true(id > 0);
+	t = btf__type_by_id(btf, id);
+	assert_int_equal(btf_vlen(t), BTF_FUNC_GLOBAL);
+	t = btf__type_by_id(btf, t->type);
+	assert_true(btf_is_func_proto(t));
+	assert_int_equal(btf_vlen(t), 1);
+	assert_true(btf_is_int(btf__type_by_id(btf, t->type)));
+	arg = btf_params(t);
+	assert_string_equal(btf__name_by_offset(btf, arg->name_off), "p");
+	t = btf__type_by_id(btf, arg->type);
+	assert_true(btf_is_ptr(t));
+	t = btf__type_by_id(btf, t->type);
+	assert_true(btf_is_struct(t));
+	assert_string_equal(btf__name_by_offset(btf, t->name_off), "ipt2bpf_pkt");
+	assert_int_equal(t->size, CHUNK_ARG_SIZE);
+	id = btf__find_by_name_kind(btf, "helper", BTF_KIND_FUNC);
+	assert_true(id > 0);
+	assert_int_equal(btf_vlen(btf__type_by_id(btf, id)), BTF_FUNC_STATIC);
+	btf__free(btf);
+
+	/* libbpf: subprograms in .text are not programs of their own */
+	old = libbpf_set_print(silent);
+	obj = bpf_object__open_file(objpath, NULL);
+	assert_non_null(obj);
+	n = 0;
+	bpf_object__for_each_program(bp, obj) n++;
+	assert_int_equal(n, 1);
+	if (!can_load_bpf()) {
+		bpf_object__close(obj);
+		libbpf_set_print(old);
+		return;
+	}
+	assert_int_equal(bpf_object__load(obj), 0);
+	assert_int_equal(run(obj, "gl_entry", IPPROTO_TCP), XDP_PASS);
+	/* what the kernel took: chunk global, helper static */
+	memset(&info, 0, sizeof(info));
+	info.nr_func_info = ARRAY_SIZE(finfo);
+	info.func_info_rec_size = sizeof(finfo[0]);
+	info.func_info = (uintptr_t)finfo;
+	assert_int_equal(bpf_obj_get_info_by_fd(
+				 bpf_program__fd(bpf_object__find_program_by_name(obj, "gl_entry")),
+				 &info, &info_len),
+			 0);
+	assert_int_equal(info.nr_func_info, ARRAY_SIZE(funcs));
+	btf = btf__load_from_kernel_by_id(info.btf_id);
+	assert_non_null(btf);
+	for (n = 0; n < ARRAY_SIZE(funcs); n++) {
+		t = btf__type_by_id(btf, finfo[n].type_id);
+		if (!strcmp(btf__name_by_offset(btf, t->name_off), "chunk"))
+			assert_int_equal(btf_vlen(t), BTF_FUNC_GLOBAL);
+		if (!strcmp(btf__name_by_offset(btf, t->name_off), "helper"))
+			assert_int_equal(btf_vlen(t), BTF_FUNC_STATIC);
+		globals += btf_vlen(t) == BTF_FUNC_GLOBAL;
+	}
+	assert_int_equal(globals, 2); /* gl_entry and chunk */
+	btf__free(btf);
+	bpf_object__close(obj);
+	libbpf_set_print(old);
+	assert_int_equal(ipt2bpf_elf_verify(objpath, &diag), 0);
+
+	/* Verified on its own: without the NULL check the kernel refuses the chunk. */
+	code[11] = S_MOV_IMM(BPF_REG_0, XDP_ABORTED);
+	write_ok(&ps);
+	assert_int_not_equal(ipt2bpf_elf_verify(objpath, &diag), 0);
+	code[11] = S_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 1);
+
+	/* the entry point takes the context; global chunks need an argument size */
+	global[0] = true;
+	write_fails(&ps, -EINVAL, "entry function 'gl_entry' marked global");
+	global[0] = false;
+	ps.arg_size = 0;
+	write_fails(&ps, -EINVAL, "argument size is 0");
+}
+
 /* Index of the bpf-to-bpf call in function k of program i. */
 static uint32_t call_in(const struct sample *s, unsigned int i, unsigned int k)
 {
@@ -749,6 +907,7 @@ int main(void)
 		cmocka_unit_test(test_minimal),
 		cmocka_unit_test(test_names_and_default_section),
 		cmocka_unit_test(test_pseudo_func),
+		cmocka_unit_test(test_global_func),
 		cmocka_unit_test(test_invalid),
 	};
 
