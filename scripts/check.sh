@@ -55,6 +55,7 @@ STEPS=(
 	"diff|step_diff|2400|differential test against the kernel (tests/diff/run.sh)"
 	"corpus|step_corpus|1500|iptables extension corpus (tests/corpus/run.sh)"
 	"runtime|step_runtime|900|live runtime: load/replace/unload vs iptables-legacy (tests/runtime/live.sh)"
+	"atomic|step_atomic|600|atomic replacement under traffic, tc and xdp (tests/runtime/atomic.sh)"
 	"cli|step_cli|900|bad-input CLI tests (tests/cli/*.sh), normal and ASan"
 	"fuzz|step_fuzz|1200|fuzzing, ${FUZZ_SECONDS}s per target (make fuzz)"
 	"lint|step_lint|300|man page and shell script lint"
@@ -95,6 +96,7 @@ step_elf() { run_script tests/elf/stock-tools.sh; }
 step_diff() { run_script tests/diff/run.sh; }
 step_corpus() { run_script tests/corpus/run.sh; }
 step_runtime() { run_script tests/runtime/live.sh; }
+step_atomic() { run_script tests/runtime/atomic.sh; }
 
 step_cli() {
 	local s rc=0 scripts=()
@@ -188,7 +190,7 @@ setup() {
 }
 
 export -f run_script step_build step_kconfig step_unit step_unit_asan step_capture step_elf \
-	step_diff step_corpus step_runtime step_cli step_fuzz step_lint
+	step_diff step_corpus step_runtime step_atomic step_cli step_fuzz step_lint
 
 # ---------------------------------------------------------------- run
 selected=()
