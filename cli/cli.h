@@ -9,15 +9,15 @@
 #include "translator/ir.h"
 
 /* Exit codes, as iptables uses them. */
-#define CLI_EXIT_OK	 0
-#define CLI_EXIT_FAIL	 1 /* refused rule set, verifier rejection, I/O */
-#define CLI_EXIT_PARAM	 2 /* usage error or invalid input (iptables' PARAMETER_PROBLEM) */
+#define CLI_EXIT_OK    0
+#define CLI_EXIT_FAIL  1 /* refused rule set, verifier rejection, I/O */
+#define CLI_EXIT_PARAM 2 /* usage error or invalid input (iptables' PARAMETER_PROBLEM) */
 
 #define CLI_MAX_SELECT 4
 
 struct cli_input {
-	const char *rules; /* iptables-save file, or NULL with blob */
-	const char *blob;  /* raw ipt_replace blob file */
+	const char *rules;		    /* iptables-save file, or NULL with blob */
+	const char *blob;		    /* raw ipt_replace blob file */
 	const char *select[CLI_MAX_SELECT]; /* -t: only these tables */
 	unsigned int n_select;
 };
@@ -29,6 +29,14 @@ struct cli_tables {
 	struct ipt2bpf_table *tables[2];
 	unsigned int n_tables;
 };
+
+/* -t NAME; CLI_EXIT_OK or CLI_EXIT_PARAM with the message printed. */
+int cli_input_select(struct cli_input *in, const char *table);
+/*
+ * The positional RULES.v4 after the options: exactly one of it and --blob,
+ * nothing else.  cmd names the subcommand in messages ("" for compile).
+ */
+int cli_input_source(struct cli_input *in, int argc, char **argv, int optind, const char *cmd);
 
 /* Returns a CLI_EXIT_* code; messages already printed. */
 int cli_tables_load(const struct cli_input *in, struct cli_tables *out);

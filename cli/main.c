@@ -32,7 +32,8 @@ static void usage(FILE *f)
 		"       %s load RULES.v4 [--mode tc|xdp] | unload | status [--json]\n"
 		"\n"
 		"Compiles the filter and security tables of an iptables-save file into eBPF\n"
-		"programs (TC ingress 'classifier', TC egress 'tc', or 'xdp') in a BPF ELF object,\n"
+		"programs (TC ingress 'classifier', TC egress 'tc', or 'xdp') in a BPF ELF "
+		"object,\n"
 		"after the kernel verifier has accepted every program. Rules are parsed by the\n"
 		"real iptables-legacy-restore and its extensions; nothing touches the kernel's\n"
 		"own iptables state.\n"
@@ -41,7 +42,8 @@ static void usage(FILE *f)
 		"  -o, --output FILE   write the BPF object to FILE\n"
 		"  -m, --mode MODE     tc (default: ingress + egress programs) or xdp\n"
 		"      --no-verify     do not load the programs into the verifier before writing\n"
-		"      --dump-ir       print the decoded rule set (IR) and exit unless -o is given\n"
+		"      --dump-ir       print the decoded rule set (IR) and exit unless -o is "
+		"given\n"
 		"      --blob FILE     read a raw ipt_replace blob instead of RULES.v4\n"
 		"      --save-blobs DIR  write each table's ipt_replace blob to DIR/TABLE.blob\n"
 		"  -t, --table NAME    compile only this table (repeatable; filter, security)\n"
@@ -70,7 +72,7 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 static int save_blobs(const struct cli_input *in, const char *dir)
 {
 	struct ipt2bpf_blob blobs[IPT2BPF_MAX_TABLES];
-	struct ipt2bpf_diag d = { 0 };
+	struct ipt2bpf_diag d = {0};
 	unsigned int n = 0;
 	int rc = CLI_EXIT_OK;
 
@@ -105,22 +107,22 @@ static int save_blobs(const struct cli_input *in, const char *dir)
 static int cmd_compile(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "no-verify", no_argument, NULL, 'n' },
-		{ "dump-ir", no_argument, NULL, 'd' },
-		{ "blob", required_argument, NULL, 'b' },
-		{ "table", required_argument, NULL, 't' },
-		{ "save-blobs", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
+		{"output", required_argument, NULL, 'o'},
+		{"mode", required_argument, NULL, 'm'},
+		{"no-verify", no_argument, NULL, 'n'},
+		{"dump-ir", no_argument, NULL, 'd'},
+		{"blob", required_argument, NULL, 'b'},
+		{"table", required_argument, NULL, 't'},
+		{"save-blobs", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{},
 	};
-	struct ipt2bpf_gen_opts gopts = { .mode = IPT2BPF_MODE_TC };
-	struct cli_input in = { 0 };
+	struct ipt2bpf_gen_opts gopts = {.mode = IPT2BPF_MODE_TC};
+	struct cli_input in = {0};
 	struct cli_tables tables;
 	_free_ipt2bpf_progset_ struct ipt2bpf_progset *ps = NULL;
-	struct ipt2bpf_diag d = { 0 };
+	struct ipt2bpf_diag d = {0};
 	const char *output = NULL, *save_dir = NULL;
 	bool verify = true, dump = false;
 	int c, rc;
@@ -154,11 +156,8 @@ static int cmd_compile(int argc, char **argv)
 			save_dir = optarg;
 			break;
 		case 't':
-			if (in.n_select == CLI_MAX_SELECT) {
-				fprintf(stderr, "%s: too many -t options\n", cli_prog);
+			if (cli_input_select(&in, optarg))
 				return CLI_EXIT_PARAM;
-			}
-			in.select[in.n_select++] = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -171,17 +170,8 @@ static int cmd_compile(int argc, char **argv)
 			return CLI_EXIT_PARAM;
 		}
 	}
-	if (optind < argc)
-		in.rules = argv[optind++];
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", cli_prog, argv[optind]);
+	if (cli_input_source(&in, argc, argv, optind, ""))
 		return CLI_EXIT_PARAM;
-	}
-	if (!in.rules == !in.blob) {
-		fprintf(stderr, "%s: give exactly one of RULES.v4 or --blob FILE\n", cli_prog);
-		fprintf(stderr, "Try `%s --help' for more information.\n", cli_prog);
-		return CLI_EXIT_PARAM;
-	}
 	if (!output && !dump && !save_dir) {
 		fprintf(stderr, "%s: no output: give -o PROG.o (or --dump-ir, --save-blobs)\n",
 			cli_prog);
@@ -220,7 +210,8 @@ static int cmd_compile(int argc, char **argv)
 		if (rc) {
 			/* Our programs must always verify: a rejection is a bug in ipt2bpf. */
 			fprintf(stderr,
-				"%s: %s: the kernel verifier rejected the generated program (this is "
+				"%s: %s: the kernel verifier rejected the generated program (this "
+				"is "
 				"a bug in ipt2bpf, please report it):\n%s\n",
 				cli_prog, output, d.msg);
 			unlink(output);
@@ -239,8 +230,8 @@ int main(int argc, char **argv)
 	libbpf_set_print(libbpf_quiet);
 	if (argc > 1 && !strcmp(argv[1], "trace"))
 		return cli_trace(argc - 1, argv + 1);
-	if (argc > 1 && (!strcmp(argv[1], "load") || !strcmp(argv[1], "unload") ||
-			 !strcmp(argv[1], "status")))
+	if (argc > 1 &&
+	    (!strcmp(argv[1], "load") || !strcmp(argv[1], "unload") || !strcmp(argv[1], "status")))
 		return cli_runtime(argc - 1, argv + 1);
 	return cmd_compile(argc, argv);
 }

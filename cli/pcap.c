@@ -8,8 +8,8 @@
 
 #include "pcap.h"
 
-#define PCAP_MAGIC	0xa1b2c3d4u
-#define PCAP_MAGIC_NS	0xa1b23c4du
+#define PCAP_MAGIC	  0xa1b2c3d4u
+#define PCAP_MAGIC_NS	  0xa1b23c4du
 #define LINKTYPE_ETHERNET 1
 #define LINKTYPE_RAW	  101
 #define LINKTYPE_SLL	  113

@@ -139,11 +139,8 @@ static int cmd_load(int argc, char **argv)
 			}
 			break;
 		case 't':
-			if (in.n_select == CLI_MAX_SELECT) {
-				fprintf(stderr, "%s: too many -t options\n", cli_prog);
+			if (cli_input_select(&in, optarg))
 				return CLI_EXIT_PARAM;
-			}
-			in.select[in.n_select++] = optarg;
 			break;
 		case 'b':
 			in.blob = optarg;
@@ -165,17 +162,8 @@ static int cmd_load(int argc, char **argv)
 			return CLI_EXIT_PARAM;
 		}
 	}
-	if (optind < argc)
-		in.rules = argv[optind++];
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", cli_prog, argv[optind]);
+	if (cli_input_source(&in, argc, argv, optind, " load"))
 		return CLI_EXIT_PARAM;
-	}
-	if (!in.rules == !in.blob) {
-		fprintf(stderr, "%s load: give exactly one of RULES.v4 or --blob FILE\n", cli_prog);
-		fprintf(stderr, "Try `%s load --help' for more information.\n", cli_prog);
-		return CLI_EXIT_PARAM;
-	}
 	lo.source = in.rules ? in.rules : in.blob;
 
 	rc = cli_tables_load(&in, &tables);

@@ -7,7 +7,34 @@
 #include "cli.h"
 #include "translator/validate.h"
 
-static const char *const cli_supported[] = { "filter", "security" };
+static const char *const cli_supported[] = {"filter", "security"};
+
+int cli_input_select(struct cli_input *in, const char *table)
+{
+	if (in->n_select == CLI_MAX_SELECT) {
+		fprintf(stderr, "%s: too many -t options\n", cli_prog);
+		return CLI_EXIT_PARAM;
+	}
+	in->select[in->n_select++] = table;
+	return CLI_EXIT_OK;
+}
+
+int cli_input_source(struct cli_input *in, int argc, char **argv, int optind, const char *cmd)
+{
+	if (optind < argc)
+		in->rules = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "%s%s: unexpected argument '%s'\n", cli_prog, cmd, argv[optind]);
+		return CLI_EXIT_PARAM;
+	}
+	if (!in->rules == !in->blob) {
+		fprintf(stderr, "%s%s: give exactly one of RULES.v4 or --blob FILE\n", cli_prog,
+			cmd);
+		fprintf(stderr, "Try `%s%s --help' for more information.\n", cli_prog, cmd);
+		return CLI_EXIT_PARAM;
+	}
+	return CLI_EXIT_OK;
+}
 
 static bool selected(const struct cli_input *in, const char *table)
 {
@@ -29,7 +56,7 @@ static int supported_rank(const char *table)
 
 static int tables_load(const struct cli_input *in, struct cli_tables *out)
 {
-	struct ipt2bpf_diag d = { 0 };
+	struct ipt2bpf_diag d = {0};
 	int err;
 
 	memset(out, 0, sizeof(*out));

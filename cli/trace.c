@@ -48,9 +48,11 @@ static void trace_usage(FILE *f)
 		"  --in IF         input interface name (INPUT, FORWARD; default eth0)\n"
 		"  --out IF        output interface name (FORWARD, OUTPUT; default eth0)\n"
 		"  --json          one JSON object per packet:\n"
-		"                  {\"n\":1,\"verdict\":\"DROP\",\"counted\":[\"INPUT#2\"],\"policy\":false}\n"
+		"                  "
+		"{\"n\":1,\"verdict\":\"DROP\",\"counted\":[\"INPUT#2\"],\"policy\":false}\n"
 		"\n"
-		"verdict is ACCEPT, DROP, or PASS for packets the chain never sees (not IPv4, or an\n"
+		"verdict is ACCEPT, DROP, or PASS for packets the chain never sees (not IPv4, or "
+		"an\n"
 		"IP header the kernel drops before netfilter). CHAIN#N is the rule number that\n"
 		"`iptables -L --line-numbers` shows.\n",
 		cli_prog);
@@ -96,7 +98,8 @@ static void print_result(const struct trace_opts *o, unsigned long n, const char
 			}
 			if (e->role != IPT2BPF_E_RULE)
 				continue;
-			/* Later tables are qualified so filter/security rules cannot be confused. */
+			/* Later tables are qualified so filter/security rules cannot be confused.
+			 */
 			if (o->json)
 				printf("%s\"%s%s%s#%u\"", first ? "" : ",", k ? t->name : "",
 				       k ? ":" : "", t->chains[e->chain].name, e->num);
@@ -144,12 +147,12 @@ static bool trace_frame_runnable(struct cli_pcap *pc, size_t *len)
 
 static int run_trace(const struct trace_opts *o, struct cli_tables *tables)
 {
-	struct ipt2bpf_gen_opts gopts = { .mode = IPT2BPF_MODE_TC, .trace = true };
+	struct ipt2bpf_gen_opts gopts = {.mode = IPT2BPF_MODE_TC, .trace = true};
 	_free_ipt2bpf_progset_ struct ipt2bpf_progset *ps = NULL;
-	struct ipt2bpf_loaded l = { 0 };
-	struct ipt2bpf_diag d = { 0 };
-	struct trace_table tt[2] = { 0 };
-	struct ipt2bpf_cfg cfg = { 0 };
+	struct ipt2bpf_loaded l = {0};
+	struct ipt2bpf_diag d = {0};
+	struct trace_table tt[2] = {0};
+	struct ipt2bpf_cfg cfg = {0};
 	struct cli_pcap pc;
 	unsigned long n = 0;
 	int prog_fd = -1, cfg_fd, err, rc = CLI_EXIT_FAIL;
@@ -181,9 +184,8 @@ static int run_trace(const struct trace_opts *o, struct cli_tables *tables)
 	if (o->hook != NF_INET_LOCAL_OUT)
 		cfg.iif = TRACE_IFINDEX_IN;
 	if (o->hook != NF_INET_LOCAL_IN)
-		cfg.oif = strcmp(o->in, o->out) || o->hook == NF_INET_LOCAL_OUT
-				  ? TRACE_IFINDEX_OUT
-				  : TRACE_IFINDEX_IN;
+		cfg.oif = strcmp(o->in, o->out) || o->hook == NF_INET_LOCAL_OUT ? TRACE_IFINDEX_OUT
+										: TRACE_IFINDEX_IN;
 	err = ipt2bpf_ifaces_set(ps, &l, 0, "");
 	if (!err && cfg.iif)
 		err = ipt2bpf_ifaces_set(ps, &l, cfg.iif, o->in);
@@ -283,18 +285,18 @@ out:
 int cli_trace(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "pcap", required_argument, NULL, 'p' },
-		{ "chain", required_argument, NULL, 'c' },
-		{ "in", required_argument, NULL, 'i' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "blob", required_argument, NULL, 'b' },
-		{ "table", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
+		{"pcap", required_argument, NULL, 'p'},
+		{"chain", required_argument, NULL, 'c'},
+		{"in", required_argument, NULL, 'i'},
+		{"out", required_argument, NULL, 'o'},
+		{"json", no_argument, NULL, 'j'},
+		{"blob", required_argument, NULL, 'b'},
+		{"table", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
 		{},
 	};
-	struct trace_opts o = { .hook = NF_INET_LOCAL_IN, .in = "eth0", .out = "eth0" };
-	struct cli_input in = { 0 };
+	struct trace_opts o = {.hook = NF_INET_LOCAL_IN, .in = "eth0", .out = "eth0"};
+	struct cli_input in = {0};
 	struct cli_tables tables;
 	int c, rc;
 
@@ -306,7 +308,8 @@ int cli_trace(int argc, char **argv)
 		case 'c':
 			o.hook = parse_chain(optarg);
 			if (o.hook < 0) {
-				fprintf(stderr, "%s: trace: unknown chain '%s' (INPUT, FORWARD, OUTPUT)\n",
+				fprintf(stderr,
+					"%s: trace: unknown chain '%s' (INPUT, FORWARD, OUTPUT)\n",
 					cli_prog, optarg);
 				return CLI_EXIT_PARAM;
 			}
@@ -314,8 +317,8 @@ int cli_trace(int argc, char **argv)
 		case 'i':
 		case 'o':
 			if (strlen(optarg) >= IFNAMSIZ) {
-				fprintf(stderr, "%s: trace: interface name '%s' too long\n", cli_prog,
-					optarg);
+				fprintf(stderr, "%s: trace: interface name '%s' too long\n",
+					cli_prog, optarg);
 				return CLI_EXIT_PARAM;
 			}
 			*(c == 'i' ? &o.in : &o.out) = optarg;
@@ -327,11 +330,8 @@ int cli_trace(int argc, char **argv)
 			in.blob = optarg;
 			break;
 		case 't':
-			if (in.n_select == CLI_MAX_SELECT) {
-				fprintf(stderr, "%s: too many -t options\n", cli_prog);
+			if (cli_input_select(&in, optarg))
 				return CLI_EXIT_PARAM;
-			}
-			in.select[in.n_select++] = optarg;
 			break;
 		case 'h':
 			trace_usage(stdout);
@@ -341,10 +341,11 @@ int cli_trace(int argc, char **argv)
 			return CLI_EXIT_PARAM;
 		}
 	}
-	if (optind < argc)
-		in.rules = argv[optind++];
-	if (optind < argc || !in.rules == !in.blob || !o.pcap) {
-		trace_usage(stderr);
+	if (cli_input_source(&in, argc, argv, optind, " trace"))
+		return CLI_EXIT_PARAM;
+	if (!o.pcap) {
+		fprintf(stderr, "%s trace: no --pcap FILE given\n", cli_prog);
+		fprintf(stderr, "Try `%s trace --help' for more information.\n", cli_prog);
 		return CLI_EXIT_PARAM;
 	}
 	rc = cli_tables_load(&in, &tables);
