@@ -27,9 +27,10 @@ struct ipt2bpf_runtime {
 	char dir[PATH_MAX];   /* <bpffs>/ipt2bpf/<netns> */
 	char shown[PATH_MAX]; /* dir as messages show it */
 	uint64_t netns;
-	bool mounted; /* we mounted bpffs */
-	int bpffs_fd; /* bpffs of an outer mount namespace (bpffs is /proc/self/fd/N), or -1 */
-	int lockfd;   /* the locked state directory, -1: not locked */
+	uint64_t cookie; /* SO_NETNS_COOKIE of the namespace, 0: unknown (pinned as `netns`) */
+	bool mounted;	 /* we mounted bpffs */
+	int bpffs_fd;	 /* bpffs of an outer mount namespace (bpffs is /proc/self/fd/N), or -1 */
+	int lockfd;	 /* the locked state directory, -1: not locked */
 	struct rt_cache cache;
 };
 
@@ -51,9 +52,15 @@ struct rt_link {
 
 int rt_bpffs_ensure(const char *path, struct ipt2bpf_diag *diag);
 int rt_mkdir(const char *path, struct ipt2bpf_diag *diag);
-/* Locks (creating when asked) the state directory; -ENOENT if absent and !create. */
+/*
+ * Locks (creating when asked) the state directory; -ENOENT if absent and
+ * !create.  A directory whose pinned cookie is not the namespace's is left
+ * over by a deleted namespace with the same inode number: removed on the way.
+ */
 int rt_lock(struct ipt2bpf_runtime *rt, bool exclusive, bool create, struct ipt2bpf_diag *diag);
 void rt_unlock(struct ipt2bpf_runtime *rt);
+/* The current network namespace's cookie, 0 if the kernel has none (< 5.14). */
+uint64_t rt_netns_cookie(void);
 int rt_path(const struct ipt2bpf_runtime *rt, char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Pins fd at path, replacing what is there (rename over it: atomic). */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -53,9 +54,109 @@ int rt_mkdir(const char *path, struct ipt2bpf_diag *diag)
 	return 0;
 }
 
+uint64_t rt_netns_cookie(void)
+{
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
+		return 0;
+	return cookie;
+}
+
+static int cookie_read(const struct ipt2bpf_runtime *rt, uint64_t *cookie)
+{
+	char path[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+	uint32_t key = 0;
+
+	if (rt_path(rt, path, sizeof(path), "netns"))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	if (fd < 0 || bpf_map_lookup_elem(fd, &key, cookie))
+		return -errno;
+	return 0;
+}
+
+static int cookie_pin(const struct ipt2bpf_runtime *rt, struct ipt2bpf_diag *diag)
+{
+	char path[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+	uint32_t key = 0;
+	int err;
+
+	if (rt_path(rt, path, sizeof(path), "netns"))
+		return -ENAMETOOLONG;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ipt_netns", sizeof(key), sizeof(rt->cookie), 1,
+			    NULL);
+	if (fd < 0 || bpf_map_update_elem(fd, &key, &rt->cookie, BPF_ANY) || bpf_map_freeze(fd))
+		return ipt2bpf_diag_set(diag, -errno, "%s: cannot create it: %s", path,
+					strerror(errno));
+	err = rt_pin_replace(fd, path);
+	if (err)
+		return ipt2bpf_diag_set(diag, err, "%s: cannot pin it: %s", path, strerror(-err));
+	return 0;
+}
+
+/* Does a program of ours run on an interface of this namespace? */
+static bool ours_attached(void)
+{
+	_cleanup_free_ struct rt_link *links = NULL;
+	unsigned int n = 0;
+
+	if (rt_links_list(&links, &n, NULL))
+		return true; /* cannot tell: keep the state */
+	for (unsigned int i = 0; i < n; i++) {
+		uint32_t in = 0, eg = 0, xdp = 0;
+		uint8_t mode;
+
+		rt_tc_query(links[i].ifindex, true, &in);
+		rt_tc_query(links[i].ifindex, false, &eg);
+		rt_xdp_query(links[i].ifindex, &xdp, &mode);
+		if ((in && rt_prog_is_ours(in)) || (eg && rt_prog_is_ours(eg)) ||
+		    (xdp && rt_prog_is_ours(xdp)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Is the locked state directory this namespace's?  Namespace inode numbers
+ * are reused as soon as a namespace dies, so a directory can be left over by
+ * a deleted namespace that was never unloaded; the cookie pinned at creation
+ * tells them apart (cookies are never reused).  A directory without one was
+ * made by an older ipt2bpf (kept if our programs run here, and adopted under
+ * an exclusive lock) or is being made by a concurrent load.  1: ours, 0:
+ * left over, < 0: error.
+ */
+static int state_ours(const struct ipt2bpf_runtime *rt, bool fresh, bool exclusive,
+		      struct ipt2bpf_diag *diag)
+{
+	uint64_t pinned = 0;
+	int err;
+
+	if (!rt->cookie)
+		return 1; /* no SO_NETNS_COOKIE (Linux < 5.14): cannot tell */
+	err = cookie_read(rt, &pinned);
+	if (!err)
+		return pinned == rt->cookie;
+	if (err != -ENOENT)
+		return ipt2bpf_diag_set(diag, err, "%s/netns: %s", rt->dir, strerror(-err));
+	if (!fresh && !ours_attached())
+		return 0;
+	if (exclusive) {
+		err = cookie_pin(rt, diag);
+		if (err)
+			return err;
+	}
+	return 1;
+}
+
 int rt_lock(struct ipt2bpf_runtime *rt, bool exclusive, bool create, struct ipt2bpf_diag *diag)
 {
 	char top[PATH_MAX];
+	bool excl = exclusive;
 	int err;
 
 	if (rt->lockfd >= 0)
@@ -64,14 +165,19 @@ int rt_lock(struct ipt2bpf_runtime *rt, bool exclusive, bool create, struct ipt2
 		return ipt2bpf_diag_set(diag, -ENAMETOOLONG, "%s: path too long", rt->bpffs);
 	for (;;) {
 		struct stat a, b;
+		bool fresh = false;
 		int fd;
 
 		if (create) {
 			err = rt_mkdir(top, diag);
-			if (!err)
-				err = rt_mkdir(rt->dir, diag);
 			if (err)
 				return err;
+			fresh = !mkdir(rt->dir, 0700);
+			if (!fresh) {
+				err = rt_mkdir(rt->dir, diag);
+				if (err)
+					return err;
+			}
 		}
 		fd = open(rt->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0) {
@@ -79,21 +185,54 @@ int rt_lock(struct ipt2bpf_runtime *rt, bool exclusive, bool create, struct ipt2
 				return -ENOENT;
 			return ipt2bpf_diag_set(diag, -errno, "%s: %s", rt->dir, strerror(errno));
 		}
-		if (flock(fd, exclusive ? LOCK_EX : LOCK_SH)) {
+		if (flock(fd, excl ? LOCK_EX : LOCK_SH)) {
 			err = -errno;
 			close(fd);
 			return ipt2bpf_diag_set(diag, err, "%s: cannot lock it: %s", rt->dir,
 						strerror(-err));
 		}
 		/* An unload removes the directory under the lock: then start over. */
-		if (!fstat(fd, &a) && !stat(rt->dir, &b) && a.st_ino == b.st_ino &&
-		    a.st_dev == b.st_dev) {
-			rt->lockfd = fd;
-			return 0;
+		if (fstat(fd, &a) || stat(rt->dir, &b) || a.st_ino != b.st_ino ||
+		    a.st_dev != b.st_dev) {
+			close(fd);
+			if (!create)
+				return -ENOENT;
+			continue;
 		}
-		close(fd);
-		if (!create)
-			return -ENOENT;
+		err = state_ours(rt, fresh, excl, diag);
+		if (err < 0) {
+			close(fd);
+			return err;
+		}
+		if (!err) {
+			/* Left over: removed under an exclusive lock, then as if never loaded. */
+			if (!excl) {
+				close(fd);
+				excl = true;
+				continue;
+			}
+			err = rt_rm_tree(rt->dir);
+			close(fd);
+			if (err)
+				return ipt2bpf_diag_set(diag, err,
+							"%s: left over by a deleted network "
+							"namespace, cannot remove it: %s",
+							rt->dir, strerror(-err));
+			fprintf(stderr,
+				"ipt2bpf: %s: left over by a deleted network namespace with the "
+				"same "
+				"inode number: removed\n",
+				rt->shown);
+			if (!create) {
+				rmdir(top); /* fails while other namespaces have state: fine */
+				return -ENOENT;
+			}
+			continue;
+		}
+		if (excl && !exclusive)
+			flock(fd, LOCK_SH);
+		rt->lockfd = fd;
+		return 0;
 	}
 }
 

@@ -150,6 +150,7 @@ int ipt2bpf_rt_open(const char *bpffs, struct ipt2bpf_runtime **out, struct ipt2
 		}
 	}
 	rt->netns = (uint64_t)st.st_ino;
+	rt->cookie = rt_netns_cookie();
 	snprintf(rt->bpffs, sizeof(rt->bpffs), "%s", bpffs);
 	if (snprintf(rt->dir, sizeof(rt->dir), "%s/%s/%llu", bpffs, IPT2BPF_RT_DIR,
 		     (unsigned long long)rt->netns) >= (int)sizeof(rt->dir)) {

@@ -8,6 +8,10 @@
  * filtering in place and the next run picks it up:
  *
  *   /sys/fs/bpf/ipt2bpf/<netns inode>/        (directories 0700, pins 0600)
+ *     netns           the namespace's cookie (SO_NETNS_COOKIE): inode numbers are
+ *                     reused at once, so a directory with another cookie (or,
+ *                     with none of our programs attached, none) is left over by
+ *                     a deleted namespace and removed
  *     attach          HASH ifindex -> struct ipt2bpf_rt_attach: what we added
  *     links/xdp_<ifindex>   XDP bpf_links (updated in place on replace)
  *     current -> g<N> the generation in force (symlink, switched by rename)

@@ -23,6 +23,9 @@
 #   follow    load --follow: an interface created later gets the programs
 #             within 100 ms, filters as its name says, and follows renames.
 #   exec      `ip netns exec fw ipt2bpf load` pins in the host's bpffs too.
+#   netns-reuse  a namespace deleted without unload, then a new one with the
+#             same inode number: status says not loaded, a load starts at
+#             generation 1 with zero counters.
 #   unload    removes every program, filter, link, qdisc and pin it added and
 #             leaves a clsact qdisc and filter someone else added (tc, xdp).
 #
@@ -77,6 +80,8 @@ C=rtc-$$
 F=rtf-$$
 S=rts-$$
 C2=rtc2-$$
+X=rtx-$$
+Y=rty-$$
 bg_pids=()
 
 # ipt2bpf runs in the firewall's network namespace but the host's mount
@@ -104,7 +109,7 @@ topo_down() {
 		d=$(pin_dir)
 		[ -d "$d" ] && rm -rf "$d"
 	fi
-	for n in "$C" "$F" "$S" "$C2"; do
+	for n in "$C" "$F" "$S" "$C2" "$X" "$Y"; do
 		ip netns del "$n" 2>/dev/null
 	done
 	rmdir /sys/fs/bpf/ipt2bpf 2>/dev/null
@@ -857,7 +862,63 @@ section_exec() {
 	fi
 }
 
-sections=${*:-diff-tc diff-xdp replace rollback kill follow unload exec}
+# ---------------------------------------------------------------- netns inode reuse
+
+# The kernel hands a deleted namespace's inode number to the next one at once;
+# the state directory is named after it, so a new namespace must not inherit
+# state left by a dead one (the pinned netns cookie tells them apart).
+section_netns_reuse() {
+	local ino d i yino fresh
+	echo "=== netns-reuse: a new namespace with a dead one's inode number"
+	topo_down
+	printf '%s\n' '*filter' ':INPUT ACCEPT [0:0]' ':FORWARD ACCEPT [0:0]' ':OUTPUT ACCEPT [0:0]' \
+		'-A INPUT -p icmp -j ACCEPT' 'COMMIT' >"$work/icmp.v4"
+	add_ns "$X"
+	ino=$(stat -L -c %i "/run/netns/$X")
+	d=/sys/fs/bpf/ipt2bpf/$ino
+	if ! nsenter --net="/run/netns/$X" "$IPT2BPF" load "$work/icmp.v4" ||
+		! in_ns "$X" ping -c 3 -i 0.2 -q 127.0.0.1 >/dev/null ||
+		[ "$(nsenter --net="/run/netns/$X" "$IPT2BPF" status --json |
+			jq '.tables[0].chains[0].rules[0].packets')" = 0 ]; then
+		bad "netns-reuse: load and count in the first namespace"
+		return
+	fi
+	ip netns del "$X" # no unload: the state stays pinned
+	# Its inode number is free once the namespace is cleaned up (asynchronously).
+	for i in $(seq 1 50); do
+		add_ns "$Y"
+		yino=$(stat -L -c %i "/run/netns/$Y")
+		[ "$yino" = "$ino" ] && break
+		ip netns del "$Y"
+		sleep 0.1
+	done
+	if [ "$yino" != "$ino" ]; then
+		bad "netns-reuse: no new namespace got inode $ino (last: $yino)"
+		return
+	fi
+	if [ ! -L "$d/current" ]; then
+		bad "netns-reuse: the dead namespace's state $d is gone already (nothing to test)"
+		return
+	fi
+	if nsenter --net="/run/netns/$Y" "$IPT2BPF" status 2>"$work/reuse.err" |
+		grep -q '^ipt2bpf: no rule set loaded' && [ ! -e "$d" ]; then
+		ok "netns-reuse: status in the new namespace (inode $ino) says not loaded, left-over pins removed"
+	else
+		bad "netns-reuse: status in the new namespace: $(nsenter --net="/run/netns/$Y" "$IPT2BPF" status 2>&1 | head -1) $(cat "$work/reuse.err")"
+	fi
+	fresh=$(nsenter --net="/run/netns/$Y" "$IPT2BPF" load "$work/icmp.v4" 2>&1 &&
+		nsenter --net="/run/netns/$Y" "$IPT2BPF" status --json |
+		jq -r '[.generation, ([.tables[].chains[] | .packets, .bytes, (.rules[] | .packets, .bytes)] | add)] | @tsv')
+	if [ "$fresh" = "$(printf '1\t0')" ]; then
+		ok "netns-reuse: a load there starts at generation 1 with zero counters"
+	else
+		bad "netns-reuse: load in the new namespace: generation, counter sum: $fresh"
+	fi
+	nsenter --net="/run/netns/$Y" "$IPT2BPF" unload >/dev/null 2>&1
+	ip netns del "$Y"
+}
+
+sections=${*:-diff-tc diff-xdp replace rollback kill follow unload exec netns-reuse}
 for s in $sections; do
 	case $s in
 	diff-tc) section_diff tc ;;
@@ -868,6 +929,7 @@ for s in $sections; do
 	follow) section_follow ;;
 	unload) section_unload ;;
 	exec) section_exec ;;
+	netns-reuse) section_netns_reuse ;;
 	*) bad "unknown section $s" ;;
 	esac
 done
