@@ -32,6 +32,8 @@ struct cli_tables {
 
 /* -t NAME; CLI_EXIT_OK or CLI_EXIT_PARAM with the message printed. */
 int cli_input_select(struct cli_input *in, const char *table);
+/* Nothing may follow the options: CLI_EXIT_OK or CLI_EXIT_PARAM with the message printed. */
+int cli_no_args(int argc, char **argv, int optind, const char *cmd);
 /*
  * The positional RULES.v4 after the options: exactly one of it and --blob,
  * nothing else.  cmd names the subcommand in messages ("" for compile).

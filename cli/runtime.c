@@ -242,10 +242,8 @@ static int cmd_unload(int argc, char **argv)
 			return CLI_EXIT_PARAM;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", cli_prog, argv[optind]);
+	if (cli_no_args(argc, argv, optind, " unload"))
 		return CLI_EXIT_PARAM;
-	}
 	rc = open_rt(bpffs, &rt);
 	if (rc)
 		return rc;
@@ -295,10 +293,8 @@ static int cmd_status(int argc, char **argv)
 			return CLI_EXIT_PARAM;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", cli_prog, argv[optind]);
+	if (cli_no_args(argc, argv, optind, " status"))
 		return CLI_EXIT_PARAM;
-	}
 	rc = open_rt(bpffs, &rt);
 	if (rc)
 		return rc;

@@ -19,14 +19,21 @@ int cli_input_select(struct cli_input *in, const char *table)
 	return CLI_EXIT_OK;
 }
 
-int cli_input_source(struct cli_input *in, int argc, char **argv, int optind, const char *cmd)
+int cli_no_args(int argc, char **argv, int optind, const char *cmd)
 {
-	if (optind < argc)
-		in->rules = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "%s%s: unexpected argument '%s'\n", cli_prog, cmd, argv[optind]);
 		return CLI_EXIT_PARAM;
 	}
+	return CLI_EXIT_OK;
+}
+
+int cli_input_source(struct cli_input *in, int argc, char **argv, int optind, const char *cmd)
+{
+	if (optind < argc)
+		in->rules = argv[optind++];
+	if (cli_no_args(argc, argv, optind, cmd))
+		return CLI_EXIT_PARAM;
 	if (!in->rules == !in->blob) {
 		fprintf(stderr, "%s%s: give exactly one of RULES.v4 or --blob FILE\n", cli_prog,
 			cmd);
