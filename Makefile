@@ -53,11 +53,15 @@ $(O)/libipt2bpf.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
+# --whole-archive: extension modules register through a linker section
+# (translator/mod.h), so nothing references them by name.
+WHOLE = -Wl,--whole-archive $(O)/libipt2bpf.a -Wl,--no-whole-archive
+
 $(O)/ipt2bpf: $(CLI_OBJS) $(O)/libipt2bpf.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(WHOLE) $(LIBS)
 
 # The shim is loaded into iptables: position-independent, no sanitizers.
-$(O)/libipt2bpf-shim.so: $(SHIM_OBJS) $(O)/pic/translator/ext.o
+$(O)/libipt2bpf-shim.so: $(SHIM_OBJS) $(O)/pic/translator/ext.o $(O)/pic/translator/mod.o
 	$(CC) -shared -o $@ $^ -ldl
 
 $(O)/pic/%.o: %.c
@@ -72,7 +76,7 @@ $(O)/%.o: %.c
 # gets its own recipe instead of two competing implicit rules.
 $(UNIT_BINS): $(O)/tests/%: $(O)/tests/unit/%.o $(O)/libipt2bpf.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $< $(WHOLE) $(LIBS) -lcmocka
 
 # The differential-test tools (tests/diff/run.sh) use nothing from the
 # library: they link alone and stay buildable while it is not.
@@ -80,7 +84,7 @@ STANDALONE_TOOLS := $(O)/tests/rulegen $(O)/tests/kdiff
 
 $(filter-out $(STANDALONE_TOOLS),$(TOOL_BINS)): $(O)/tests/%: $(O)/tests/tools/%.o $(O)/libipt2bpf.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(WHOLE) $(LIBS)
 
 $(STANDALONE_TOOLS): $(O)/tests/%: $(O)/tests/tools/%.o
 	@mkdir -p $(@D)
@@ -134,5 +138,5 @@ clean:
 
 .PHONY: all deps check unit fuzz demo bench kconfig-check format install clean tools unit-bins
 
--include $(patsubst %.o,%.d,$(LIB_OBJS) $(CLI_OBJS) $(SHIM_OBJS) $(O)/pic/translator/ext.o \
+-include $(patsubst %.o,%.d,$(LIB_OBJS) $(CLI_OBJS) $(SHIM_OBJS) $(O)/pic/translator/ext.o $(O)/pic/translator/mod.o \
 	   $(UNIT_BINS:$(O)/tests/%=$(O)/tests/unit/%.o) $(TOOL_BINS:$(O)/tests/%=$(O)/tests/tools/%.o))

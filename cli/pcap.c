@@ -43,6 +43,7 @@ int cli_pcap_open(struct cli_pcap *p, const char *path)
 		return -errno;
 	if (fread(&h, sizeof(h), 1, p->f) != 1)
 		goto bad;
+	p->nanosec = h.magic == PCAP_MAGIC_NS || __builtin_bswap32(h.magic) == PCAP_MAGIC_NS;
 	if (h.magic == PCAP_MAGIC || h.magic == PCAP_MAGIC_NS)
 		p->swapped = false;
 	else if (__builtin_bswap32(h.magic) == PCAP_MAGIC ||
@@ -73,6 +74,8 @@ int cli_pcap_next(struct cli_pcap *p, size_t *len)
 		return 0;
 	if (n != sizeof(r))
 		return -EBADMSG;
+	p->ts_ns = (uint64_t)sw32(p, r.sec) * 1000000000ULL +
+		   (uint64_t)sw32(p, r.usec) * (p->nanosec ? 1 : 1000);
 	n = sw32(p, r.caplen);
 	if (n > PCAP_MAX_SNAP)
 		return -EBADMSG;

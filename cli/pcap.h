@@ -11,7 +11,9 @@
 struct cli_pcap {
 	FILE *f;
 	bool swapped;
+	bool nanosec; /* the file's timestamps are in ns, not µs */
 	uint32_t linktype;
+	uint64_t ts_ns; /* timestamp of the current packet */
 	unsigned char *buf; /* current packet, always starting at an Ethernet header */
 	size_t cap;
 };

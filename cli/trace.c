@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
@@ -32,13 +33,15 @@ struct trace_opts {
 	const char *in;
 	const char *out;
 	bool json;
+	bool pcap_time; /* each packet's pcap timestamp is the programs' clock */
 };
 
 static void trace_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s trace RULES.v4 --pcap FILE [--chain INPUT|FORWARD|OUTPUT]\n"
-		"                    [--in IF] [--out IF] [--json] [--blob FILE] [-t TABLE]\n"
+		"                    [--in IF] [--out IF] [--json] [--pcap-time] [--blob FILE]\n"
+		"                    [-t TABLE]\n"
 		"\n"
 		"Runs each packet of FILE (pcap; Ethernet, raw IPv4 or Linux cooked capture), in\n"
 		"order and with state kept, through the compiled chain in the kernel\n"
@@ -50,6 +53,9 @@ static void trace_usage(FILE *f)
 		"  --json          one JSON object per packet:\n"
 		"                  "
 		"{\"n\":1,\"verdict\":\"DROP\",\"counted\":[\"INPUT#2\"],\"policy\":false}\n"
+		"  --pcap-time     the packets' pcap timestamps are the clock the rules see\n"
+		"                  (limit, hashlimit, recent, conntrack timeouts), in ns and in\n"
+		"                  jiffies at the running kernel's HZ; default: the real clock\n"
 		"\n"
 		"verdict is ACCEPT, DROP, or PASS for packets the chain never sees (not IPv4, or "
 		"an\n"
@@ -145,6 +151,16 @@ static bool trace_frame_runnable(struct cli_pcap *pc, size_t *len)
 	return true;
 }
 
+/* The coarse clocks tick once a jiffy: their resolution is 1/HZ. */
+static uint64_t trace_ns_per_jiffy(void)
+{
+	struct timespec ts;
+
+	if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) || ts.tv_sec || ts.tv_nsec <= 0)
+		return 4000000; /* HZ=250, Debian's */
+	return (uint64_t)ts.tv_nsec;
+}
+
 static int run_trace(const struct trace_opts *o, struct cli_tables *tables)
 {
 	struct ipt2bpf_gen_opts gopts = {.mode = IPT2BPF_MODE_TC, .trace = true};
@@ -157,6 +173,7 @@ static int run_trace(const struct trace_opts *o, struct cli_tables *tables)
 	unsigned long n = 0;
 	int prog_fd = -1, cfg_fd, err, rc = CLI_EXIT_FAIL;
 	uint32_t zero = 0;
+	uint64_t ns_per_jiffy = trace_ns_per_jiffy();
 	size_t len;
 
 	err = ipt2bpf_gen((const struct ipt2bpf_table *const *)tables->tables, tables->n_tables,
@@ -238,6 +255,15 @@ static int run_trace(const struct trace_opts *o, struct cli_tables *tables)
 			print_result(o, n, "PASS", tt, 0);
 			continue;
 		}
+		if (o->pcap_time) {
+			cfg.clock = 1;
+			cfg.now_ns = pc.ts_ns;
+			cfg.jiffies = pc.ts_ns / ns_per_jiffy;
+			if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY)) {
+				err = -errno;
+				break;
+			}
+		}
 		run.data_in = pc.buf;
 		run.data_size_in = len;
 		if (bpf_prog_test_run_opts(prog_fd, &run)) {
@@ -290,6 +316,7 @@ int cli_trace(int argc, char **argv)
 		{"in", required_argument, NULL, 'i'},
 		{"out", required_argument, NULL, 'o'},
 		{"json", no_argument, NULL, 'j'},
+		{"pcap-time", no_argument, NULL, 'T'},
 		{"blob", required_argument, NULL, 'b'},
 		{"table", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
@@ -325,6 +352,9 @@ int cli_trace(int argc, char **argv)
 			break;
 		case 'j':
 			o.json = true;
+			break;
+		case 'T':
+			o.pcap_time = true;
 			break;
 		case 'b':
 			in.blob = optarg;

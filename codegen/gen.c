@@ -62,6 +62,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,10 +92,6 @@
 #define IP_OFFSET 0x1fff
 #endif
 
-#define E(insn)		EMIT(&g->p->e, insn)
-#define EJ(insn, label) EMIT_JMP(&g->p->e, insn, label)
-#define LABEL()		gen_label_new(&g->p->e)
-#define BIND(l)		gen_label_bind(&g->p->e, l)
 
 /* Offsets into the FP_SCR scratch area, as instruction offsets. */
 #define SCR(type, field) ((int16_t)(FP_SCR + (int)offsetof(type, field)))
@@ -120,18 +117,6 @@ static const char *const hook_names[IPT2BPF_NUM_HOOKS] = {
 
 /* ------------------------------------------------------------ flavours */
 
-/*
- * What differs between an skb (TC) and an xdp_buff program: how bytes are
- * read, how to tell IPv4, where the input device is, what the verdicts are.
- */
-struct gen_flavour {
-	enum bpf_prog_type type;
-	enum bpf_func_id load_bytes; /* (ctx, offset from the frame start, to, len) */
-	int ret_pass, ret_accept, ret_drop;
-	void (*emit_is_ipv4)(struct gen *g, int l_pass);
-	void (*emit_in_ifindex)(struct gen *g, int reg);
-	void (*emit_forward_checks)(struct gen *g, int l_pass);
-};
 
 static void tc_is_ipv4(struct gen *g, int l_pass)
 {
@@ -822,6 +807,32 @@ static void emit_trace_cfg(struct gen *g, int hook)
 	E(BPF_MOV64_IMM(BPF_REG_7, hook));
 }
 
+void gen_clock(struct gen *g, int reg, bool jiffies)
+{
+	enum bpf_func_id fn = jiffies ? BPF_FUNC_jiffies64 : BPF_FUNC_ktime_get_ns;
+	int l_kernel = LABEL(), l_done = LABEL();
+
+	if (g->prog->role == IPT2BPF_P_TRACE) {
+		E(BPF_ST_MEM(BPF_W, BPF_REG_10, FP_KEY, 0));
+		gen_ld_map(&g->p->e, BPF_REG_1, g->map_cfg);
+		E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
+		E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_KEY));
+		E(BPF_CALL_HELPER(BPF_FUNC_map_lookup_elem));
+		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), l_kernel);
+		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_0, offsetof(struct ipt2bpf_cfg, clock)));
+		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_kernel);
+		E(BPF_LDX_MEM(BPF_DW, reg, BPF_REG_0,
+			      jiffies ? offsetof(struct ipt2bpf_cfg, jiffies)
+				      : offsetof(struct ipt2bpf_cfg, now_ns)));
+		EJ(BPF_JMP_A(0), l_done);
+	}
+	BIND(l_kernel);
+	E(BPF_CALL_HELPER(fn));
+	if (reg != BPF_REG_0)
+		E(BPF_MOV64_REG(reg, BPF_REG_0));
+	BIND(l_done);
+}
+
 /* Interface pattern bits of iif and oif, once per packet (few patterns). */
 static void emit_if_preload(struct gen *g)
 {
@@ -900,7 +911,7 @@ static void emit_fragkey(struct gen *g, int hook)
 static int emit_hook(struct gen *g, int hook, int l_pass, int l_verdict)
 {
 	bool frags = hook == NF_INET_LOCAL_IN || hook == NF_INET_LOCAL_OUT;
-	int l_run = LABEL(), err;
+	int l_run = LABEL(), l_fragdrop = LABEL(), err;
 
 	if (frags) {
 		E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_6, PKT(fragoff)));
@@ -928,7 +939,12 @@ static int emit_hook(struct gen *g, int hook, int l_pass, int l_verdict)
 		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_verdict);
 		E(BPF_MOV64_REG(BPF_REG_7, BPF_REG_0));
 		emit_fragkey(g, hook);
-		E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_7, SCR_FRAGVAL));
+		/* The later fragments get the first one's ACCEPT or DROP, never a module verdict. */
+		E(BPF_MOV64_IMM(BPF_REG_1, GEN_V_DROP));
+		EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_7, GEN_V_ACCEPT, 0), l_fragdrop);
+		E(BPF_MOV64_IMM(BPF_REG_1, GEN_V_ACCEPT));
+		BIND(l_fragdrop);
+		E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, SCR_FRAGVAL));
 		gen_ld_map(&g->p->e, BPF_REG_1, g->map_frags);
 		E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
 		E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_SCR));
@@ -1011,6 +1027,12 @@ static int emit_main(struct gen *g, const struct ipt2bpf_prog *prog, const struc
 		break;
 	}
 	BIND(l_classified);
+	for (unsigned int i = 0; i < g->n_used; i++)
+		if (g->used[i]->emit_prologue) {
+			err = g->used[i]->emit_prologue(g, prog->role);
+			if (err)
+				return err;
+		}
 	emit_if_preload(g);
 
 	for (int i = 0; i < n_hooks; i++) {
@@ -1025,6 +1047,12 @@ static int emit_main(struct gen *g, const struct ipt2bpf_prog *prog, const struc
 	}
 
 	BIND(l_verdict);
+	for (unsigned int i = 0; i < g->n_used; i++)
+		if (g->used[i]->emit_verdict) {
+			err = g->used[i]->emit_verdict(g, prog->role);
+			if (err)
+				return err;
+		}
 	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, GEN_V_ACCEPT, 0), l_accept);
 	E(BPF_MOV64_IMM(BPF_REG_0, fl->ret_drop));
 	E(BPF_EXIT_INSN());
@@ -1149,6 +1177,8 @@ static int build_prog(struct gen *g, struct ipt2bpf_prog *prog, const struct gen
 
 	gen_emit_init(&p.e);
 	g->p = &p;
+	g->fl = fl;
+	g->prog = prog;
 	p.funcs = calloc(16, sizeof(*p.funcs));
 	if (!p.funcs) {
 		err = -ENOMEM;
@@ -1259,6 +1289,106 @@ static int add_map(struct ipt2bpf_progset *ps, const char *name, enum bpf_map_ty
 	m->max_entries = max ? max : 1;
 	m->flags = flags;
 	return (int)ps->n_maps++;
+}
+
+int gen_map_get(struct gen *g, const char *name, enum bpf_map_type type, uint32_t key,
+		uint32_t value, uint32_t max, uint32_t flags, bool shared)
+{
+	struct ipt2bpf_progset *ps = g->ps;
+	int id = ipt2bpf_progset_find_map(ps, name);
+
+	if (id >= 0) {
+		const struct ipt2bpf_map_spec *m = &ps->maps[id];
+
+		if (m->type != type || m->key_size != key || m->value_size != value ||
+		    m->shared != shared)
+			return ipt2bpf_diag_set(g->diag, -EINVAL,
+						"map %s requested with two different layouts", name);
+		return id;
+	}
+	id = add_map(ps, name, type, key, value, max, flags);
+	if (id < 0)
+		return ipt2bpf_diag_set(g->diag, id, "map %s: more than %d maps", name,
+					IPT2BPF_MAX_MAPS);
+	ps->maps[id].shared = shared;
+	return id;
+}
+
+int gen_mod_use(struct gen *g, const struct ipt2bpf_mod *m, void ***priv)
+{
+	unsigned int i;
+
+	for (i = 0; i < g->n_used; i++)
+		if (g->used[i] == m)
+			goto out;
+	if (g->n_used >= GEN_MAX_MODS)
+		return ipt2bpf_diag_set(g->diag, -E2BIG, "more than %d extension modules",
+					GEN_MAX_MODS);
+	/* Keep them sorted by order: their main-program hooks run that way. */
+	for (i = g->n_used; i > 0 && g->used[i - 1]->order > m->order; i--) {
+		g->used[i] = g->used[i - 1];
+		g->mod_priv[i] = g->mod_priv[i - 1];
+	}
+	g->used[i] = m;
+	g->mod_priv[i] = NULL;
+	g->n_used++;
+out:
+	if (priv)
+		*priv = &g->mod_priv[i];
+	return 0;
+}
+
+int gen_refuse(struct gen *g, unsigned int ti, unsigned int idx, const char *fmt, ...)
+{
+	char where[128], msg[768];
+	va_list ap;
+
+	gen_describe(g, ti, idx, where, sizeof(where));
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return ipt2bpf_diag_set(g->diag, -EOPNOTSUPP, "%s: %s", where, msg);
+}
+
+/* Modules used by the table's entries: their prepare() hooks, once per use. */
+static int prepare_mods(struct gen *g, unsigned int ti)
+{
+	const struct ipt2bpf_table *t = g->tables[ti];
+
+	for (unsigned int i = 0; i < t->n_entries; i++) {
+		const struct ipt2bpf_entry *e = &t->entries[i];
+		int err;
+
+		for (unsigned int m = 0; m < e->n_matches; m++) {
+			const struct ipt2bpf_match *mt = &e->matches[m];
+
+			if (mt->kind != IPT2BPF_M_MOD)
+				continue;
+			if (!mt->mod->emit_match)
+				return gen_refuse(g, ti, i,
+						  "match '%s' has no code generator in this build",
+						  mt->name);
+			err = gen_mod_use(g, mt->mod, NULL);
+			if (!err && mt->mod->prepare)
+				err = mt->mod->prepare(g, ti, i, mt->data, mt->revision);
+			if (err)
+				return err;
+		}
+		if (e->target.kind == IPT2BPF_T_MOD) {
+			const struct ipt2bpf_mod *mod = e->target.mod;
+
+			if (!mod->emit_target)
+				return gen_refuse(g, ti, i,
+						  "target '%s' has no code generator in this build",
+						  mod->name);
+			err = gen_mod_use(g, mod, NULL);
+			if (!err && mod->prepare)
+				err = mod->prepare(g, ti, i, e->target.data, e->target.revision);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
 }
 
 static int ifpat_id(struct gen *g, const char *name, const unsigned char *mask)
@@ -1460,6 +1590,11 @@ int ipt2bpf_gen(const struct ipt2bpf_table *const *tables, unsigned int n_tables
 		ipt2bpf_diag_set(diag, err, "too many maps");
 		goto out;
 	}
+	for (unsigned int k = 0; k < n_tables; k++) {
+		err = prepare_mods(&g, k);
+		if (err)
+			goto out;
+	}
 
 	if (opts->mode == IPT2BPF_MODE_XDP)
 		err = add_prog(ps, "ipt_xdp", "xdp", IPT2BPF_P_XDP, -1, BPF_PROG_TYPE_XDP);
@@ -1491,6 +1626,8 @@ int ipt2bpf_gen(const struct ipt2bpf_table *const *tables, unsigned int n_tables
 	}
 	*out = TAKE_PTR(ps);
 out:
+	for (unsigned int k = 0; k < g.n_used; k++)
+		free(g.mod_priv[k]);
 	for (unsigned int k = 0; k < ARRAY_SIZE(g.ti); k++) {
 		free(g.ti[k].in_pat);
 		free(g.ti[k].out_pat);

@@ -13,6 +13,7 @@
 
 #include "insn.h"
 #include "progset.h"
+#include "../translator/mod.h"
 
 /* ------------------------------------------------------------ emitter */
 
@@ -72,6 +73,12 @@ void gen_call(struct gen_emit *e, unsigned int func);
 /* Patches label jumps and calls; func_start[id] is the first insn of function id. */
 int gen_emit_resolve(struct gen_emit *e, const uint32_t *func_start, unsigned int n_funcs);
 
+/* Shorthands for code that emits into the program being built (g->p). */
+#define E(insn)		EMIT(&g->p->e, insn)
+#define EJ(insn, label) EMIT_JMP(&g->p->e, insn, label)
+#define LABEL()		gen_label_new(&g->p->e)
+#define BIND(l)		gen_label_bind(&g->p->e, l)
+
 /* ------------------------------------------------------------ packet */
 
 /*
@@ -96,7 +103,23 @@ struct gen_pkt {
 	uint8_t tcpflags; /* TCP byte 13 */
 	uint8_t icmp_type, icmp_code;
 	uint8_t l4ok; /* GEN_L4_*: first fragment (offset 0) with that many transport bytes */
-	uint8_t pad[2];
+	uint8_t vparam; /* argument of a module verdict (e.g. REJECT's --reject-with) */
+	uint8_t pad;
+	/*
+	 * Extension modules' per-packet state.  The stack is full: main's frame
+	 * plus seven 32-byte subprogram frames is exactly 512 bytes, so this
+	 * block must stay 32 bytes.
+	 */
+	uint32_t mark;	     /* skb->mark as the rules see it (MARK/CONNMARK change it) */
+	uint32_t secmark;    /* label id SECMARK/CONNSECMARK gave the packet, 0: none */
+	uint32_t ct_mark;    /* the connection's mark as it will be stored */
+	uint32_t ct_secmark; /* the connection's label id */
+	uint32_t ct_status;  /* IPS_* bits of the connection */
+	uint32_t ct_expire;  /* seconds until the connection times out */
+	uint8_t ct_state;    /* XT_CONNTRACK_STATE_* / XT_STATE_* bit of this packet, 0: none */
+	uint8_t ct_dir;	     /* IP_CT_DIR_ORIGINAL or IP_CT_DIR_REPLY */
+	uint8_t ct_flags;    /* conntrack module private */
+	uint8_t mod_flags;   /* GEN_PF_*: which of the fields above changed */
 	uint64_t optmap[4]; /* TCP option kinds tcp_find_option()'s walk visits */
 	uint64_t ifin[GEN_IF_PRELOAD], ifout[GEN_IF_PRELOAD];
 };
@@ -104,6 +127,12 @@ struct gen_pkt {
 #define GEN_L4_4   0x01 /* ports (multiport) */
 #define GEN_L4_8   0x02 /* struct udphdr, struct icmphdr */
 #define GEN_L4_TCP 0x04 /* struct tcphdr */
+
+/* gen_pkt.mod_flags */
+#define GEN_PF_MARK	  0x01 /* mark was changed: write it back to the skb */
+#define GEN_PF_CT_MARK	  0x02 /* ct_mark was changed: store it with the connection */
+#define GEN_PF_CT_SECMARK 0x04 /* ct_secmark was changed */
+#define GEN_PF_SECMARK	  0x08 /* secmark was set by a rule */
 
 #define PKT(field) ((int16_t)offsetof(struct gen_pkt, field))
 
@@ -124,6 +153,14 @@ struct gen_pkt {
 #define GEN_V_ACCEPT   1
 #define GEN_V_DROP     2
 #define GEN_V_NEXT     3 /* a chunk ran to its end: go on with the next chunk */
+/*
+ * Verdicts GEN_V_MODULE..GEN_V_MAX belong to extension modules' targets; the
+ * main program hands them to the modules' verdict hooks (argument in
+ * gen_pkt.vparam), which turn them into ACCEPT or DROP.
+ */
+#define GEN_V_MODULE 4
+#define GEN_V_REJECT 4 /* REJECT: vparam = enum ipt_reject_with */
+#define GEN_V_MAX    15
 
 /*
  * A function's sequential run longer than this many entries is cut into
@@ -169,6 +206,21 @@ struct gen_prog {
 	unsigned int cur; /* function being emitted */
 };
 
+/*
+ * What differs between an skb (TC) and an xdp_buff program: how bytes are
+ * read, how to tell IPv4, where the input device is, what the verdicts are.
+ */
+struct gen_flavour {
+	enum bpf_prog_type type;
+	enum bpf_func_id load_bytes; /* (ctx, offset from the frame start, to, len) */
+	int ret_pass, ret_accept, ret_drop;
+	void (*emit_is_ipv4)(struct gen *g, int l_pass);
+	void (*emit_in_ifindex)(struct gen *g, int reg);
+	void (*emit_forward_checks)(struct gen *g, int l_pass);
+};
+
+#define GEN_MAX_MODS 32
+
 struct gen_tinfo {
 	int *in_pat, *out_pat;	/* per entry: interface pattern id, -1: none */
 	unsigned int *sites;	/* per entry: JUMP/GOTO entries targeting it */
@@ -187,6 +239,11 @@ struct gen {
 	bool if_preload;       /* if_words <= GEN_IF_PRELOAD */
 	bool tcpopt;	       /* some rule uses --tcp-option */
 	struct gen_prog *p;    /* program being built */
+	const struct gen_flavour *fl;	 /* of the program being built */
+	const struct ipt2bpf_prog *prog; /* the program being built */
+	const struct ipt2bpf_mod *used[GEN_MAX_MODS]; /* modules in use, by order */
+	void *mod_priv[GEN_MAX_MODS];		       /* theirs (freed with free()) */
+	unsigned int n_used;
 };
 
 struct gen_ctx {
@@ -196,6 +253,17 @@ struct gen_ctx {
 };
 
 /* gen.c */
+/*
+ * The index of map name in the program set, added with these parameters the
+ * first time (later calls must agree).  shared: see ipt2bpf_map_spec.
+ */
+int gen_map_get(struct gen *g, const char *name, enum bpf_map_type type, uint32_t key,
+		uint32_t value, uint32_t max, uint32_t flags, bool shared);
+/* Module m's hooks run in every program; *priv (may be NULL) is its private slot. */
+int gen_mod_use(struct gen *g, const struct ipt2bpf_mod *m, void ***priv);
+/* -EOPNOTSUPP with "<table>/<chain>#<n>: <message>" in the diag. */
+__attribute__((format(printf, 4, 5))) int gen_refuse(struct gen *g, unsigned int table,
+						    unsigned int entry, const char *fmt, ...);
 int gen_func_get(struct gen *g, unsigned int table, unsigned int entry);
 int gen_chunk_get(struct gen *g, unsigned int table, unsigned int start, unsigned int end);
 void gen_describe(const struct gen *g, unsigned int table, unsigned int entry, char *buf,
@@ -206,6 +274,22 @@ void gen_edge_add(struct gen *g, unsigned int callee, unsigned int pushes, bool 
 int gen_body(struct gen *g, unsigned int table, unsigned int start, const struct gen_ctx *c);
 /* A chunk's code: entries [start, end), GEN_V_NEXT when it runs past the last. */
 int gen_chunk_body(struct gen *g, unsigned int table, unsigned int start, unsigned int end);
+/*
+ * Fail (jump to l_fail) unless (lo <= field <= hi) ^ inv, for an unsigned
+ * gen_pkt field at off of BPF_B/H/W size whose largest value is max.
+ */
+void gen_range(struct gen *g, int size, int16_t off, uint32_t max, uint32_t lo, uint32_t hi,
+	       bool inv, int l_fail);
+/*
+ * reg = now, in ns (CLOCK_MONOTONIC) or in jiffies.  Live programs ask the
+ * kernel; trace programs take ipt_cfg's clock when `trace --pcap-time` set
+ * it from the packet's pcap timestamp, so time-dependent matches (limit,
+ * recent, conntrack timeouts) can be tested with controlled time.
+ * Clobbers R0-R5 (reg may be one of them).
+ */
+void gen_clock(struct gen *g, int reg, bool jiffies);
+/* R0 = verdict; exit (from the current function). */
+void gen_verdict_exit(struct gen *g, int verdict);
 /* Does the entry match every packet and end the sequential run (kernel's unconditional())? */
 bool gen_entry_always(const struct ipt2bpf_entry *e);
 

@@ -20,12 +20,8 @@
 #define GEN_INLINE_MAX_INSNS 8192
 #define GEN_INLINE_MAX_DEPTH 64
 
-#define E(insn)		EMIT(&g->p->e, insn)
-#define EJ(insn, label) EMIT_JMP(&g->p->e, insn, label)
-#define LABEL()		gen_label_new(&g->p->e)
-#define BIND(l)		gen_label_bind(&g->p->e, l)
 
-static void emit_verdict_exit(struct gen *g, int verdict)
+void gen_verdict_exit(struct gen *g, int verdict)
 {
 	E(BPF_MOV64_IMM(BPF_REG_0, verdict));
 	E(BPF_EXIT_INSN());
@@ -34,15 +30,15 @@ static void emit_verdict_exit(struct gen *g, int verdict)
 /* ipt_do_table(): a hotdrop ends the walk with NF_DROP; the entry is not counted. */
 static void emit_hotdrop(struct gen *g)
 {
-	emit_verdict_exit(g, GEN_V_DROP);
+	gen_verdict_exit(g, GEN_V_DROP);
 }
 
 /*
  * Fail (jump to l_fail) unless (lo <= field <= hi) ^ inv, for an unsigned
  * field of size bytes (all compares are 32-bit, imm taken as u32).
  */
-static void emit_range(struct gen *g, int size, int16_t off, uint32_t max, uint32_t lo, uint32_t hi,
-		       bool inv, int l_fail)
+void gen_range(struct gen *g, int size, int16_t off, uint32_t max, uint32_t lo, uint32_t hi,
+	       bool inv, int l_fail)
 {
 	int l_out;
 
@@ -235,9 +231,9 @@ static void emit_tcp(struct gen *g, const struct xt_tcp *m, int l_fail)
 	int l_ok, l_done;
 
 	emit_l4_guard(g, sizeof(struct tcphdr), true, l_fail);
-	emit_range(g, BPF_H, PKT(sport), UINT16_MAX, m->spts[0], m->spts[1],
+	gen_range(g, BPF_H, PKT(sport), UINT16_MAX, m->spts[0], m->spts[1],
 		   m->invflags & XT_TCP_INV_SRCPT, l_fail);
-	emit_range(g, BPF_H, PKT(dport), UINT16_MAX, m->dpts[0], m->dpts[1],
+	gen_range(g, BPF_H, PKT(dport), UINT16_MAX, m->dpts[0], m->dpts[1],
 		   m->invflags & XT_TCP_INV_DSTPT, l_fail);
 	if (m->flg_mask || m->flg_cmp || (m->invflags & XT_TCP_INV_FLAGS)) {
 		E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(tcpflags)));
@@ -275,9 +271,9 @@ static void emit_tcp(struct gen *g, const struct xt_tcp *m, int l_fail)
 static void emit_udp(struct gen *g, const struct xt_udp *m, int l_fail)
 {
 	emit_l4_guard(g, 8, false, l_fail); /* struct udphdr */
-	emit_range(g, BPF_H, PKT(sport), UINT16_MAX, m->spts[0], m->spts[1],
+	gen_range(g, BPF_H, PKT(sport), UINT16_MAX, m->spts[0], m->spts[1],
 		   m->invflags & XT_UDP_INV_SRCPT, l_fail);
-	emit_range(g, BPF_H, PKT(dport), UINT16_MAX, m->dpts[0], m->dpts[1],
+	gen_range(g, BPF_H, PKT(dport), UINT16_MAX, m->dpts[0], m->dpts[1],
 		   m->invflags & XT_UDP_INV_DSTPT, l_fail);
 }
 
@@ -296,7 +292,7 @@ static void emit_icmp(struct gen *g, const struct ipt_icmp *m, int l_fail)
 	if (!inv) {
 		E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(icmp_type)));
 		EJ(BPF_JMP32_IMM(BPF_JNE, BPF_REG_1, m->type, 0), l_fail);
-		emit_range(g, BPF_B, PKT(icmp_code), UINT8_MAX, m->code[0], m->code[1], false,
+		gen_range(g, BPF_B, PKT(icmp_code), UINT8_MAX, m->code[0], m->code[1], false,
 			   l_fail);
 		return;
 	}
@@ -304,7 +300,7 @@ static void emit_icmp(struct gen *g, const struct ipt_icmp *m, int l_fail)
 	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(icmp_type)));
 	EJ(BPF_JMP32_IMM(BPF_JNE, BPF_REG_1, m->type, 0), l_out);
 	/* Inverted: fail exactly when the type is equal and the code in range. */
-	emit_range(g, BPF_B, PKT(icmp_code), UINT8_MAX, m->code[0], m->code[1], true, l_fail);
+	gen_range(g, BPF_B, PKT(icmp_code), UINT8_MAX, m->code[0], m->code[1], true, l_fail);
 	BIND(l_out);
 }
 
@@ -361,10 +357,10 @@ static void emit_multiport(struct gen *g, const struct xt_multiport_v1 *m, int l
 static void emit_iprange(struct gen *g, const struct xt_iprange_mtinfo *m, int l_fail)
 {
 	if (m->flags & IPRANGE_SRC)
-		emit_range(g, BPF_W, PKT(saddr_h), UINT32_MAX, ntohl(m->src_min.ip),
+		gen_range(g, BPF_W, PKT(saddr_h), UINT32_MAX, ntohl(m->src_min.ip),
 			   ntohl(m->src_max.ip), m->flags & IPRANGE_SRC_INV, l_fail);
 	if (m->flags & IPRANGE_DST)
-		emit_range(g, BPF_W, PKT(daddr_h), UINT32_MAX, ntohl(m->dst_min.ip),
+		gen_range(g, BPF_W, PKT(daddr_h), UINT32_MAX, ntohl(m->dst_min.ip),
 			   ntohl(m->dst_max.ip), m->flags & IPRANGE_DST_INV, l_fail);
 }
 
@@ -391,6 +387,10 @@ static int emit_match(struct gen *g, unsigned int ti, unsigned int idx,
 		return 0;
 	case IPT2BPF_M_COMMENT:
 		return 0;
+	case IPT2BPF_M_MOD:
+		if (m->mod->emit_match)
+			return m->mod->emit_match(g, ti, idx, m, l_fail);
+		break;
 	default:
 		break;
 	}
@@ -429,7 +429,7 @@ static void emit_return(struct gen *g, const struct gen_ctx *c)
 		EJ(BPF_JMP_A(0), c->ret_label);
 		return;
 	}
-	emit_verdict_exit(g, GEN_V_CONTINUE);
+	gen_verdict_exit(g, GEN_V_CONTINUE);
 }
 
 /* Entries a jump destination runs before it must end, for the inlining size guess. */
@@ -532,11 +532,11 @@ static int emit_target(struct gen *g, unsigned int ti, unsigned int idx, const s
 
 	switch (e->target.kind) {
 	case IPT2BPF_T_ACCEPT:
-		emit_verdict_exit(g, GEN_V_ACCEPT);
+		gen_verdict_exit(g, GEN_V_ACCEPT);
 		return 0;
 	case IPT2BPF_T_DROP:
 	case IPT2BPF_T_ERROR: /* ipt_error() returns NF_DROP */
-		emit_verdict_exit(g, GEN_V_DROP);
+		gen_verdict_exit(g, GEN_V_DROP);
 		return 0;
 	case IPT2BPF_T_RETURN:
 		emit_return(g, c);
@@ -552,6 +552,10 @@ static int emit_target(struct gen *g, unsigned int ti, unsigned int idx, const s
 			return 0;
 		return emit_jump(g, ti, e->target.target_entry, e->target.kind == IPT2BPF_T_JUMP,
 				 c);
+	case IPT2BPF_T_MOD:
+		if (e->target.mod->emit_target)
+			return e->target.mod->emit_target(g, ti, idx, &e->target, c);
+		break;
 	default:
 		break;
 	}
@@ -593,6 +597,8 @@ static bool entry_ends_run(const struct ipt2bpf_entry *e, unsigned int idx)
 		return true;
 	case IPT2BPF_T_GOTO:
 		return e->target.target_entry != idx + 1;
+	case IPT2BPF_T_MOD:
+		return e->target.mod->terminal;
 	default:
 		return false;
 	}
@@ -622,14 +628,14 @@ static int gen_chunked(struct gen *g, unsigned int ti, unsigned int start, unsig
 		gen_edge_add(g, (unsigned int)id, c->pushes, false);
 		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, GEN_V_NEXT, 0), l_next);
 		/* A global function returns any int as far as the verifier knows. */
-		EJ(BPF_JMP_IMM(BPF_JLE, BPF_REG_0, GEN_V_DROP, 0), l_ret);
+		EJ(BPF_JMP_IMM(BPF_JLE, BPF_REG_0, GEN_V_MAX, 0), l_ret);
 		E(BPF_MOV64_IMM(BPF_REG_0, GEN_V_DROP));
 		BIND(l_ret);
 		E(BPF_EXIT_INSN());
 		BIND(l_next);
 	}
 	/* Past the last entry (a validated table ends with an unconditional ERROR). */
-	emit_verdict_exit(g, GEN_V_DROP);
+	gen_verdict_exit(g, GEN_V_DROP);
 	return g->p->e.err;
 }
 
@@ -645,7 +651,7 @@ int gen_chunk_body(struct gen *g, unsigned int ti, unsigned int start, unsigned 
 		if (g->p->e.dead)
 			return 0;
 	}
-	emit_verdict_exit(g, GEN_V_NEXT);
+	gen_verdict_exit(g, GEN_V_NEXT);
 	return g->p->e.err;
 }
 
@@ -668,6 +674,6 @@ int gen_body(struct gen *g, unsigned int ti, unsigned int start, const struct ge
 			return 0;
 	}
 	/* Past the last entry (a validated table ends with an unconditional ERROR). */
-	emit_verdict_exit(g, GEN_V_DROP);
+	gen_verdict_exit(g, GEN_V_DROP);
 	return g->p->e.err;
 }

@@ -17,7 +17,7 @@
 #include "../translator/diag.h"
 #include "../translator/ir.h"
 
-#define IPT2BPF_MAX_MAPS 16
+#define IPT2BPF_MAX_MAPS 32
 
 /* Map names are bpftool-visible, at most BPF_OBJ_NAME_LEN - 1 characters. */
 #define IPT2BPF_MAP_IFACES "ipt_ifaces" /* interface name patterns, see below */
@@ -49,8 +49,12 @@ struct ipt2bpf_ifpat {
 
 /* Value of ipt_cfg[0], read by trace programs only. */
 struct ipt2bpf_cfg {
-	uint32_t iif; /* ifindex the traced packet came in on (0: none) */
-	uint32_t oif; /* ifindex it goes out on (0: none) */
+	uint32_t iif;	/* ifindex the traced packet came in on (0: none) */
+	uint32_t oif;	/* ifindex it goes out on (0: none) */
+	uint32_t clock; /* nonzero: the clock below, not the kernel's, is "now" */
+	uint32_t pad;
+	uint64_t now_ns;  /* CLOCK_MONOTONIC ns (bpf_ktime_get_ns() in live programs) */
+	uint64_t jiffies; /* jiffies (bpf_jiffies64() in live programs) */
 };
 
 struct ipt2bpf_map_spec {
@@ -60,6 +64,12 @@ struct ipt2bpf_map_spec {
 	uint32_t value_size;
 	uint32_t max_entries;
 	uint32_t flags;
+	/*
+	 * One instance per network namespace, shared by every program and kept
+	 * across rule set replacements (the connection tracker, recent lists):
+	 * the runtime pins it as <ns dir>/shared/<name> and reuses it.
+	 */
+	bool shared;
 };
 
 /* A function inside a program's instructions; funcs[0] is the entry point. */

@@ -94,6 +94,7 @@
 #include <linux/netfilter_ipv4/ipt_ttl.h>
 
 #include "ext.h"
+#include "mod.h"
 #include "util.h"
 
 #define HK(h) (1u << NF_INET_##h)
@@ -280,6 +281,11 @@ _Static_assert(XT_ALIGN(sizeof(struct xt_tcp)) == 16, "xt_tcp");
 _Static_assert(XT_ALIGN(sizeof(struct ipt2bpf_iprange_v0)) == 24, "ipt_iprange_info");
 _Static_assert(XT_ALIGN(sizeof(struct xt_multiport)) == 32, "xt_multiport");
 
+bool ipt2bpf_ext_translated(const struct ipt2bpf_ext *e)
+{
+	return e->translated || ipt2bpf_mod_find(e->name, e->revision, e->target);
+}
+
 static bool name_eq(const struct ipt2bpf_ext *e, const char *name, bool target)
 {
 	return e->target == target && strcmp(e->name, name) == 0;
@@ -330,7 +336,7 @@ static bool revfn(uint8_t family, const char *name, uint8_t revision, bool targe
 
 		if (e->family != family || !name_eq(e, name, target))
 			continue;
-		if (translated_only && !e->translated)
+		if (translated_only && !ipt2bpf_ext_translated(e))
 			continue;
 		if (e->revision > *best)
 			*best = e->revision;

@@ -24,6 +24,9 @@ struct ipt2bpf_ext {
 	uint8_t family;	    /* NFPROTO_IPV4 or NFPROTO_UNSPEC, as the module registers it */
 };
 
+/* Built in (.translated) or implemented by an extension module (translator/mod.h). */
+bool ipt2bpf_ext_translated(const struct ipt2bpf_ext *e);
+
 const struct ipt2bpf_ext *ipt2bpf_ext_find(const char *name, uint8_t revision, bool target);
 
 /*

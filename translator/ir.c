@@ -26,6 +26,7 @@
 #include "diag.h"
 #include "ext.h"
 #include "ir.h"
+#include "mod.h"
 #include "util.h"
 #include "validate.h"
 
@@ -316,6 +317,36 @@ static void widen_iprange(struct xt_iprange_mtinfo *v1, const struct ipt2bpf_ipr
 	v1->flags = v0->flags & (IPRANGE_SRC | IPRANGE_DST | IPRANGE_SRC_INV | IPRANGE_DST_INV);
 }
 
+/*
+ * A module's payload: copied with the whole entry (the blob may go away
+ * before the IR does), then checked by the module.
+ */
+static int decode_mod(const struct dctx *d, unsigned int i, const struct ipt2bpf_mod *mod,
+		      uint8_t rev, const void *data, size_t len, const void **out,
+		      size_t *out_len)
+{
+	struct ipt2bpf_entry *e = &d->t->entries[i];
+	const unsigned char *be = (const unsigned char *)blob_entry(d, i);
+	char why[256] = "";
+	int err;
+
+	if (!e->raw) {
+		e->raw = malloc(e->size);
+		if (!e->raw)
+			return ipt2bpf_diag_set(d->diag, -ENOMEM, "%s: out of memory", d->t->name);
+		memcpy(e->raw, be, e->size);
+	}
+	*out = e->raw + ((const unsigned char *)data - be);
+	*out_len = len;
+	if (!mod->check)
+		return 0;
+	err = mod->check(d->t, e, *out, len, rev, why, sizeof(why));
+	if (err)
+		return refuse(d, i, "%s '%s': %s", mod->target ? "target" : "match", mod->name,
+			      why[0] ? why : "not supported");
+	return 0;
+}
+
 static int decode_match(const struct dctx *d, unsigned int i, const struct xt_entry_match *m,
 			struct ipt2bpf_match *out)
 {
@@ -325,11 +356,17 @@ static int decode_match(const struct dctx *d, unsigned int i, const struct xt_en
 	if (!x) /* validated: cannot happen */
 		return refuse(d, i, "match '%.*s' (revision %u) is unknown",
 			      (int)sizeof(m->u.user.name), m->u.user.name, m->u.user.revision);
+	out->name = x->name;
+	out->revision = x->revision;
+	out->mod = x->translated ? NULL : ipt2bpf_mod_find(x->name, x->revision, false);
+	if (out->mod) {
+		out->kind = IPT2BPF_M_MOD;
+		return decode_mod(d, i, out->mod, x->revision, m->data, m->u.match_size - sizeof(*m),
+				  &out->data, &out->len);
+	}
 	if (!x->translated)
 		return refuse(d, i, "match '%s' (revision %u) is not supported by ipt2bpf yet",
 			      x->name, x->revision);
-	out->name = x->name;
-	out->revision = x->revision;
 	if (strcmp(x->name, "tcp") == 0) {
 		out->kind = IPT2BPF_M_TCP;
 		memcpy(&out->u.tcp, data, sizeof(out->u.tcp));
@@ -445,12 +482,18 @@ static int decode_target(const struct dctx *d, unsigned int i)
 	if (!x)
 		return refuse(d, i, "target '%.*s' (revision %u) is unknown",
 			      (int)sizeof(t->u.user.name), t->u.user.name, t->u.user.revision);
-	if (!x->translated)
-		return refuse(d, i, "target '%s' (revision %u) is not supported by ipt2bpf yet",
-			      x->name, x->revision);
 	e->target.name = x->name;
 	e->target.revision = x->revision;
 	e->target.target_entry = NO_ENTRY;
+	e->target.mod = x->translated ? NULL : ipt2bpf_mod_find(x->name, x->revision, true);
+	if (e->target.mod) {
+		e->target.kind = IPT2BPF_T_MOD;
+		return decode_mod(d, i, e->target.mod, x->revision, t->data, t->u.target_size - sizeof(*t),
+				  &e->target.data, &e->target.len);
+	}
+	if (!x->translated)
+		return refuse(d, i, "target '%s' (revision %u) is not supported by ipt2bpf yet",
+			      x->name, x->revision);
 	if (strcmp(x->name, XT_STANDARD_TARGET) == 0)
 		return decode_standard(d, i, tg_verdict(t));
 	if (strcmp(x->name, XT_ERROR_TARGET) == 0) {
@@ -608,8 +651,10 @@ void ipt2bpf_table_free(struct ipt2bpf_table *t)
 {
 	if (!t)
 		return;
-	for (unsigned int i = 0; i < t->n_entries; i++)
+	for (unsigned int i = 0; i < t->n_entries; i++) {
 		free(t->entries[i].matches);
+		free(t->entries[i].raw);
+	}
 	free(t->entries);
 	free(t->chains);
 	free(t);
@@ -813,6 +858,12 @@ static void dump_match(FILE *f, const struct ipt2bpf_match *m)
 				fputc(*c, f);
 		fputc('"', f);
 		break;
+	case IPT2BPF_M_MOD:
+		if (m->mod->dump) {
+			fputc(' ', f);
+			m->mod->dump(f, m->data, m->len, m->revision);
+		}
+		break;
 	case IPT2BPF_M__MAX:
 		break;
 	}
@@ -847,6 +898,13 @@ static void dump_target(FILE *f, const struct ipt2bpf_table *t, const struct ipt
 		break;
 	case IPT2BPF_T_ERROR:
 		fprintf(f, "ERROR \"%s\"", tg->error_name);
+		break;
+	case IPT2BPF_T_MOD:
+		fprintf(f, "%s (rev %u)", tg->name, tg->revision);
+		if (tg->mod->dump) {
+			fputc(' ', f);
+			tg->mod->dump(f, tg->data, tg->len, tg->revision);
+		}
 		break;
 	case IPT2BPF_T__MAX:
 		break;

@@ -25,6 +25,8 @@
 
 #define IPT2BPF_NUM_HOOKS NF_INET_NUMHOOKS
 
+struct ipt2bpf_mod;
+
 enum ipt2bpf_match_kind {
 	IPT2BPF_M_TCP,
 	IPT2BPF_M_UDP,
@@ -32,6 +34,7 @@ enum ipt2bpf_match_kind {
 	IPT2BPF_M_MULTIPORT, /* revision 0 is widened to the v1 layout */
 	IPT2BPF_M_IPRANGE,   /* revision 0 is widened to the v1 layout */
 	IPT2BPF_M_COMMENT,   /* matches everything; kept so dump-ir shows it */
+	IPT2BPF_M_MOD,	     /* an extension module (translator/mod.h): mod, data, len */
 	IPT2BPF_M__MAX,
 };
 
@@ -39,6 +42,9 @@ struct ipt2bpf_match {
 	enum ipt2bpf_match_kind kind;
 	const char *name; /* extension name as in the blob */
 	uint8_t revision;
+	const struct ipt2bpf_mod *mod; /* IPT2BPF_M_MOD */
+	const void *data;	       /* the payload as in the blob (owned by the entry) */
+	size_t len;		       /* its XT_ALIGN()ed size */
 	union {
 		struct xt_tcp tcp;
 		struct xt_udp udp;
@@ -57,6 +63,7 @@ enum ipt2bpf_target_kind {
 	IPT2BPF_T_GOTO,	    /* IPT_F_GOTO: no return address pushed */
 	IPT2BPF_T_CONTINUE, /* standard jump to the very next entry: a no-op */
 	IPT2BPF_T_ERROR,    /* ERROR target: the kernel drops what reaches it */
+	IPT2BPF_T_MOD,	    /* an extension module (translator/mod.h): mod, data, len */
 	IPT2BPF_T__MAX,
 };
 
@@ -75,6 +82,9 @@ struct ipt2bpf_target {
 	uint8_t revision;
 	unsigned int target_entry; /* JUMP/GOTO: entry index of the destination */
 	char error_name[XT_FUNCTION_MAXNAMELEN]; /* ERROR: the chain name */
+	const struct ipt2bpf_mod *mod;		 /* IPT2BPF_T_MOD */
+	const void *data;			 /* payload (owned by the entry) */
+	size_t len;
 };
 
 struct ipt2bpf_entry {
@@ -90,6 +100,7 @@ struct ipt2bpf_entry {
 	unsigned int n_matches;
 	struct ipt2bpf_target target;
 	struct xt_counters counters; /* as found in the blob (input counters) */
+	unsigned char *raw;	     /* copy of the blob entry: module payloads point here */
 };
 
 struct ipt2bpf_chain {
