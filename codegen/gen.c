@@ -1027,6 +1027,11 @@ static int emit_main(struct gen *g, const struct ipt2bpf_prog *prog, const struc
 		break;
 	}
 	BIND(l_classified);
+	/* skb->mark as the rules see it (MARK/CONNMARK/-m mark); XDP has none. */
+	if (fl->type == BPF_PROG_TYPE_SCHED_CLS) {
+		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_9, offsetof(struct __sk_buff, mark)));
+		E(BPF_STX_MEM(BPF_W, BPF_REG_6, BPF_REG_1, PKT(mark)));
+	}
 	for (unsigned int i = 0; i < g->n_used; i++)
 		if (g->used[i]->emit_prologue) {
 			err = g->used[i]->emit_prologue(g, prog->role);
@@ -1053,6 +1058,17 @@ static int emit_main(struct gen *g, const struct ipt2bpf_prog *prog, const struc
 			if (err)
 				return err;
 		}
+	if (fl->type == BPF_PROG_TYPE_SCHED_CLS && g->n_used) {
+		int l_same = LABEL();
+
+		/* A rule changed the mark: the skb keeps it, as after the kernel's MARK. */
+		E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(mod_flags)));
+		E(BPF_ALU64_IMM(BPF_AND, BPF_REG_1, GEN_PF_MARK));
+		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_same);
+		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, PKT(mark)));
+		E(BPF_STX_MEM(BPF_W, BPF_REG_9, BPF_REG_1, offsetof(struct __sk_buff, mark)));
+		BIND(l_same);
+	}
 	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, GEN_V_ACCEPT, 0), l_accept);
 	E(BPF_MOV64_IMM(BPF_REG_0, fl->ret_drop));
 	E(BPF_EXIT_INSN());
