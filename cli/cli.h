@@ -4,6 +4,7 @@
 #define IPT2BPF_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "translator/capture.h"
 #include "translator/ir.h"
@@ -45,8 +46,20 @@ int cli_tables_load(const struct cli_input *in, struct cli_tables *out);
 void cli_tables_release(struct cli_tables *t);
 
 int cli_trace(int argc, char **argv);
+/* ipt2bpf conntrack (cli/conntrack.c), and its pieces for trace (--ct-set, --ct-list). */
+struct ipt2bpf_progset;
+struct ipt2bpf_loaded;
+int cli_conntrack(int argc, char **argv);
+int cli_ct_trace_setup(const struct ipt2bpf_progset *ps, const struct ipt2bpf_loaded *l,
+		       const char *const *set, unsigned int n_set);
+void cli_ct_trace_list(const struct ipt2bpf_progset *ps, const struct ipt2bpf_loaded *l,
+		       unsigned long long now_ns, bool json, FILE *f);
+/* -m recent lists of the loaded rule set (cli/recent.c). */
+int cli_recent(int argc, char **argv);
 /* load, unload, status (cli/runtime.c); argv[0] is the subcommand. */
 int cli_runtime(int argc, char **argv);
+/* ipt2bpf log (cli/log.c) */
+int cli_log(int argc, char **argv);
 
 extern const char *cli_prog;
 

@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "cli.h"
+#include "labels.h"
 #include "codegen/elf.h"
 #include "codegen/progset.h"
 
@@ -47,6 +48,9 @@ static void usage(FILE *f)
 		"      --blob FILE     read a raw ipt_replace blob instead of RULES.v4\n"
 		"      --save-blobs DIR  write each table's ipt_replace blob to DIR/TABLE.blob\n"
 		"  -t, --table NAME    compile only this table (repeatable; filter, security)\n"
+		"      --no-optimise   straight-line code for every rule, no map lookups (any\n"
+		"                      subcommand; objects written with -o always are)\n"
+		"      --label-sink mark:MASK|none  where SECMARK labels go (ipt2bpf-security(7))\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       print the version\n"
 		"\n"
@@ -116,10 +120,12 @@ static int cmd_compile(int argc, char **argv)
 		{"save-blobs", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
+		CLI_SEC_LONGOPTS,
 		{},
 	};
 	struct ipt2bpf_gen_opts gopts = {.mode = IPT2BPF_MODE_TC};
 	struct cli_input in = {0};
+	struct ipt2bpf_rt_sec sec = {0};
 	struct cli_tables tables;
 	_free_ipt2bpf_progset_ struct ipt2bpf_progset *ps = NULL;
 	struct ipt2bpf_diag d = {0};
@@ -166,6 +172,8 @@ static int cmd_compile(int argc, char **argv)
 			printf("ipt2bpf %s\n", IPT2BPF_VERSION);
 			return CLI_EXIT_OK;
 		default:
+			if (cli_sec_option(&sec, c, optarg))
+				break;
 			fprintf(stderr, "Try `%s --help' for more information.\n", cli_prog);
 			return CLI_EXIT_PARAM;
 		}
@@ -192,6 +200,14 @@ static int cmd_compile(int argc, char **argv)
 	if (!output)
 		goto out;
 
+	rc = cli_sec_compile(&sec, in.rules, &gopts.sec);
+	if (rc)
+		goto out;
+	/*
+	 * Objects are loaded by tools that cannot fill the optimiser's maps
+	 * (codegen/opt.h): straight-line code only; `ipt2bpf load` optimises.
+	 */
+	gopts.no_optimise = true;
 	rc = ipt2bpf_gen((const struct ipt2bpf_table *const *)tables.tables, tables.n_tables,
 			 &gopts, &ps, &d);
 	if (rc) {
@@ -222,14 +238,49 @@ static int cmd_compile(int argc, char **argv)
 	rc = CLI_EXIT_OK;
 out:
 	cli_tables_release(&tables);
+	ipt2bpf_rt_sec_release(&sec);
 	return rc;
+}
+
+/*
+ * --no-optimise, anywhere on the command line of any subcommand: straight-line
+ * code for every rule (the optimiser's baseline), as IPT2BPF_NO_OPTIMISE=1.
+ */
+static int no_optimise_opt(int argc, char **argv)
+{
+	bool opts = true;
+	int n = 1;
+
+	for (int i = 1; i < argc; i++) {
+		if (opts && !strcmp(argv[i], "--"))
+			opts = false;
+		if (opts && !strcmp(argv[i], "--no-optimise")) {
+			setenv("IPT2BPF_NO_OPTIMISE", "1", 1);
+			continue;
+		}
+		argv[n++] = argv[i];
+	}
+	for (int i = n; i < argc; i++)
+		argv[i] = NULL;
+	return n;
 }
 
 int main(int argc, char **argv)
 {
 	libbpf_set_print(libbpf_quiet);
+	argc = no_optimise_opt(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "trace"))
 		return cli_trace(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "conntrack"))
+		return cli_conntrack(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "recent"))
+		return cli_recent(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "log"))
+		return cli_log(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "labels"))
+		return cli_labels(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "selinux-bridge"))
+		return cli_selinux_bridge(argc - 1, argv + 1);
 	if (argc > 1 &&
 	    (!strcmp(argv[1], "load") || !strcmp(argv[1], "unload") || !strcmp(argv[1], "status")))
 		return cli_runtime(argc - 1, argv + 1);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "labels.h"
 #include "umh/runtime.h"
 
 static void load_usage(FILE *f)
@@ -33,7 +34,7 @@ static void load_usage(FILE *f)
 		"  -f, --follow          stay in the foreground and attach to interfaces that\n"
 		"                        appear later (rtnetlink), until SIGINT/SIGTERM\n"
 		"      --bpffs DIR       bpffs mount point (default /sys/fs/bpf)\n"
-		"  -v, --verbose         say what is attached where\n",
+		"  -v, --verbose         say what is attached where\n" CLI_SEC_USAGE,
 		cli_prog);
 }
 
@@ -98,8 +99,10 @@ static int cmd_load(int argc, char **argv)
 		{"bpffs", required_argument, NULL, 'B'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
+		CLI_SEC_LONGOPTS,
 		{},
 	};
+	struct ipt2bpf_rt_sec sec = {0};
 	struct ipt2bpf_rt_load_opts lo = {.mode = IPT2BPF_MODE_TC, .xdp = IPT2BPF_RT_XDP_AUTO};
 	_free_ipt2bpf_rt_ struct ipt2bpf_runtime *rt = NULL;
 	struct ipt2bpf_rt_table rtt[2];
@@ -158,6 +161,8 @@ static int cmd_load(int argc, char **argv)
 			load_usage(stdout);
 			return CLI_EXIT_OK;
 		default:
+			if (cli_sec_option(&sec, c, optarg))
+				break;
 			fprintf(stderr, "Try `%s load --help' for more information.\n", cli_prog);
 			return CLI_EXIT_PARAM;
 		}
@@ -188,13 +193,19 @@ static int cmd_load(int argc, char **argv)
 	}
 
 	rc = open_rt(bpffs, &rt);
+	if (!rc)
+		rc = cli_sec_load_prepare(rt, &sec, in.rules);
 	if (rc)
 		goto out;
+	lo.sec = &sec.opts;
 	if (ipt2bpf_rt_load(rt, rtt, tables.n_tables, &lo, &d)) {
 		fprintf(stderr, "%s: load: %s\n", cli_prog, d.msg);
 		rc = CLI_EXIT_FAIL;
 		goto out;
 	}
+	rc = cli_sec_load_commit(rt, &sec);
+	if (rc)
+		goto out;
 	if (lo.verbose)
 		fprintf(stderr, "%s: %s loaded (mode %s), state in %s\n", cli_prog, lo.source,
 			lo.mode == IPT2BPF_MODE_XDP ? "xdp" : "tc", ipt2bpf_rt_dir(rt));
@@ -212,6 +223,7 @@ static int cmd_load(int argc, char **argv)
 	}
 out:
 	cli_tables_release(&tables);
+	ipt2bpf_rt_sec_release(&sec);
 	return rc;
 }
 
@@ -318,6 +330,7 @@ static int cmd_status(int argc, char **argv)
 		ipt2bpf_rt_status_print_json(st, stdout);
 	else
 		ipt2bpf_rt_status_print(st, stdout);
+	cli_labels_status(rt, json, stdout);
 	return CLI_EXIT_OK;
 }
 

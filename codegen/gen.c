@@ -76,6 +76,7 @@
 #include <linux/socket.h>
 
 #include "gen_internal.h"
+#include "opt.h"
 #include "../translator/util.h"
 
 #ifndef AF_INET
@@ -348,6 +349,28 @@ int gen_chunk_get(struct gen *g, unsigned int ti, unsigned int start, unsigned i
 	p->funcs[id].end = end;
 	p->funcs[id].chunk = true;
 	memcpy(p->funcs[id].name, name, sizeof(name));
+	return id;
+}
+
+int gen_modfunc_get(struct gen *g, const char *name, int (*emit)(struct gen *g, const void *arg),
+		    const void *arg)
+{
+	struct gen_prog *p = g->p;
+	int id;
+
+	for (unsigned int i = 1; i < p->n_funcs; i++)
+		if (p->funcs[i].emit == emit && p->funcs[i].arg == arg)
+			return (int)i;
+	id = func_alloc(g);
+	if (id < 0)
+		return id;
+	p = g->p;
+	p->funcs[id].table = UINT_MAX;
+	p->funcs[id].entry = UINT_MAX;
+	p->funcs[id].emit = emit;
+	p->funcs[id].arg = arg;
+	copy_name(p->funcs[id].name, sizeof(p->funcs[id].name), name);
+	sanitize(p->funcs[id].name);
 	return id;
 }
 
@@ -732,6 +755,9 @@ static void emit_forward_gate(struct gen *g, const struct gen_flavour *fl, int l
 {
 	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(ttl)));
 	EJ(BPF_JMP_IMM(BPF_JLE, BPF_REG_1, 1, 0), l_pass);
+	/* ip_forward() decrements the TTL before the FORWARD hook: the rules see ttl - 1. */
+	E(BPF_ALU64_IMM(BPF_SUB, BPF_REG_1, 1));
+	E(BPF_STX_MEM(BPF_B, BPF_REG_6, BPF_REG_1, PKT(ttl)));
 	fl->emit_forward_checks(g, l_pass);
 }
 
@@ -937,11 +963,12 @@ static int emit_hook(struct gen *g, int hook, int l_pass, int l_verdict)
 		E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_6, PKT(fragflags)));
 		E(BPF_ALU64_IMM(BPF_AND, BPF_REG_1, IP_MF));
 		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_verdict);
-		E(BPF_MOV64_REG(BPF_REG_7, BPF_REG_0));
+		/* R7 still holds the hook for the modules' verdict hooks: keep it. */
+		E(BPF_MOV64_REG(BPF_REG_8, BPF_REG_0));
 		emit_fragkey(g, hook);
 		/* The later fragments get the first one's ACCEPT or DROP, never a module verdict. */
 		E(BPF_MOV64_IMM(BPF_REG_1, GEN_V_DROP));
-		EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_7, GEN_V_ACCEPT, 0), l_fragdrop);
+		EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_8, GEN_V_ACCEPT, 0), l_fragdrop);
 		E(BPF_MOV64_IMM(BPF_REG_1, GEN_V_ACCEPT));
 		BIND(l_fragdrop);
 		E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, SCR_FRAGVAL));
@@ -952,7 +979,7 @@ static int emit_hook(struct gen *g, int hook, int l_pass, int l_verdict)
 		E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, SCR_FRAGVAL));
 		E(BPF_MOV64_IMM(BPF_REG_4, BPF_ANY));
 		E(BPF_CALL_HELPER(BPF_FUNC_map_update_elem));
-		E(BPF_MOV64_REG(BPF_REG_0, BPF_REG_7));
+		E(BPF_MOV64_REG(BPF_REG_0, BPF_REG_8));
 	}
 	EJ(BPF_JMP_A(0), l_verdict);
 	return 0;
@@ -1121,11 +1148,12 @@ static void chain_path(struct gen *g, char *buf, size_t len)
 	buf[0] = 0;
 	for (int id = g->p->funcs[0].deepest; id >= 0 && used < len; id = g->p->funcs[id].deepest) {
 		const struct gen_func *f = &g->p->funcs[id];
-		const char *chain = entry_chain(g->tables[f->table], f->entry);
+		const char *chain;
 		int n;
 
-		if (f->chunk)
-			continue; /* a piece of the chain named before it */
+		if (f->chunk || f->emit)
+			continue; /* a piece of the chain named before it, or a module's */
+		chain = entry_chain(g->tables[f->table], f->entry);
 		n = snprintf(buf + used, len - used, "%s%s", used ? " -> " : "",
 			     chain ? chain : f->name);
 
@@ -1163,6 +1191,8 @@ static int check_limits(struct gen *g, const struct ipt2bpf_prog *prog)
 	for (unsigned int i = 0; i < main_f->n_edges; i++) {
 		const struct gen_func *c = &g->p->funcs[main_f->edges[i].callee];
 
+		if (c->emit)
+			continue; /* a module's function pushes nothing */
 		if (c->pushes > g->ti[c->table].stacksize)
 			return ipt2bpf_diag_set(
 				g->diag, -EOPNOTSUPP,
@@ -1216,7 +1246,9 @@ static int build_prog(struct gen *g, struct ipt2bpf_prog *prog, const struct gen
 
 		p.funcs[id].start = p.e.n;
 		p.e.dead = false;
-		if (p.funcs[id].chunk) {
+		if (p.funcs[id].emit) {
+			err = p.funcs[id].emit(g, p.funcs[id].arg);
+		} else if (p.funcs[id].chunk) {
 			/* A global function's pointer argument may be NULL as far as the verifier
 			 * knows. */
 			EMIT(&p.e, BPF_JMP_IMM(BPF_JNE, BPF_REG_1, 0, 2));
@@ -1227,6 +1259,16 @@ static int build_prog(struct gen *g, struct ipt2bpf_prog *prog, const struct gen
 			err = gen_chunk_body(g, p.funcs[id].table, p.funcs[id].entry,
 					     p.funcs[id].end);
 		} else {
+			/*
+			 * Chain functions are global (optimiser, codegen/opt.h): verified
+			 * once each, not once per call site and caller state, which grows
+			 * with the product of jump counts along nested chains.
+			 */
+			p.funcs[id].global = true;
+			EMIT(&p.e, BPF_JMP_IMM(BPF_JNE, BPF_REG_1, 0, 2));
+			EMIT(&p.e, BPF_MOV64_IMM(BPF_REG_0, GEN_V_DROP));
+			EMIT(&p.e, BPF_EXIT_INSN());
+			p.e.dead = false;
 			EMIT(&p.e, BPF_MOV64_REG(BPF_REG_6, BPF_REG_1));
 			err = gen_body(g, p.funcs[id].table, p.funcs[id].entry, &c);
 		}
@@ -1262,7 +1304,8 @@ static int build_prog(struct gen *g, struct ipt2bpf_prog *prog, const struct gen
 		snprintf(prog->funcs[i].name, sizeof(prog->funcs[i].name), "%s", p.funcs[i].name);
 		prog->funcs[i].start = p.funcs[i].start;
 		prog->funcs[i].len = p.funcs[i].len;
-		prog->func_global[i] = p.funcs[i].chunk;
+		prog->func_global[i] = p.funcs[i].chunk || p.funcs[i].global;
+		prog->needs_func_info |= p.funcs[i].emit != NULL;
 	}
 	prog->n_funcs = p.n_funcs;
 	err = gen_emit_resolve(&p.e, starts, p.n_funcs);
@@ -1302,7 +1345,8 @@ static int add_map(struct ipt2bpf_progset *ps, const char *name, enum bpf_map_ty
 	m->type = type;
 	m->key_size = key;
 	m->value_size = value;
-	m->max_entries = max ? max : 1;
+	/* Socket-local storage maps must say 0 (bpf_local_storage_map_alloc_check()). */
+	m->max_entries = max || type == BPF_MAP_TYPE_SK_STORAGE ? max : 1;
 	m->flags = flags;
 	return (int)ps->n_maps++;
 }
@@ -1642,6 +1686,7 @@ int ipt2bpf_gen(const struct ipt2bpf_table *const *tables, unsigned int n_tables
 	}
 	*out = TAKE_PTR(ps);
 out:
+	gen_opt_release(&g);
 	for (unsigned int k = 0; k < g.n_used; k++)
 		free(g.mod_priv[k]);
 	for (unsigned int k = 0; k < ARRAY_SIZE(g.ti); k++) {

@@ -159,6 +159,17 @@ void gen_call(struct gen_emit *e, unsigned int func)
 		add_fixup(e, -(int)func - 1);
 }
 
+void gen_ld_func(struct gen_emit *e, int reg, unsigned int func)
+{
+	if (e->dead || e->err)
+		return;
+	/* imm is relative to the first half, like a call's. */
+	gen_insn(e, BPF_LD_IMM64_RAW_1(reg, BPF_PSEUDO_FUNC, 0));
+	if (!e->err)
+		add_fixup(e, -(int)func - 1);
+	gen_insn(e, BPF_LD_IMM64_RAW_2(0));
+}
+
 int gen_emit_resolve(struct gen_emit *e, const uint32_t *func_start, unsigned int n_funcs)
 {
 	if (e->err)

@@ -70,6 +70,8 @@ void gen_jmp(struct gen_emit *e, struct bpf_insn insn, int label);
 void gen_ld_map(struct gen_emit *e, int reg, unsigned int map);
 /* call function id (BPF_PSEUDO_CALL), patched by gen_emit_resolve(). */
 void gen_call(struct gen_emit *e, unsigned int func);
+/* r = &function id (BPF_LD_IMM64 with BPF_PSEUDO_FUNC: a bpf_loop callback), patched likewise. */
+void gen_ld_func(struct gen_emit *e, int reg, unsigned int func);
 /* Patches label jumps and calls; func_start[id] is the first insn of function id. */
 int gen_emit_resolve(struct gen_emit *e, const uint32_t *func_start, unsigned int n_funcs);
 
@@ -188,6 +190,7 @@ struct gen_func {
 	unsigned int table; /* index into gen.tables, UINT_MAX: the program's entry */
 	unsigned int entry; /* first IR entry */
 	bool chunk;	    /* a global function running entries [entry, end) */
+	bool global;	    /* a chain function verified on its own (BTF linkage global) */
 	unsigned int end;
 	char name[64];
 	uint32_t start, len;
@@ -197,6 +200,9 @@ struct gen_func {
 	int state;		   /* depth computation: 0 new, 1 in progress, 2 done */
 	unsigned int frames, pushes;
 	int deepest; /* callee on the deepest path, -1: none */
+	/* A module's function (a bpf_loop callback): table is UINT_MAX, emit() writes it. */
+	int (*emit)(struct gen *g, const void *arg);
+	const void *arg;
 };
 
 struct gen_prog {
@@ -244,6 +250,7 @@ struct gen {
 	const struct ipt2bpf_mod *used[GEN_MAX_MODS]; /* modules in use, by order */
 	void *mod_priv[GEN_MAX_MODS];		       /* theirs (freed with free()) */
 	unsigned int n_used;
+	struct gen_opt *opt; /* codegen/opt.c: the optimiser's plan, made on first use */
 };
 
 struct gen_ctx {
@@ -269,6 +276,13 @@ int gen_chunk_get(struct gen *g, unsigned int table, unsigned int start, unsigne
 void gen_describe(const struct gen *g, unsigned int table, unsigned int entry, char *buf,
 		  size_t len);
 void gen_edge_add(struct gen *g, unsigned int callee, unsigned int pushes, bool jump);
+/*
+ * A module's own function in the program being built (a bpf_loop callback),
+ * created once per (emit, arg) and emitted after the program's other
+ * functions by emit(g, arg).  The caller adds the call edge (gen_edge_add()).
+ */
+int gen_modfunc_get(struct gen *g, const char *name, int (*emit)(struct gen *g, const void *arg),
+		    const void *arg);
 
 /* gen_rule.c: entries from start until the code can go no further. */
 int gen_body(struct gen *g, unsigned int table, unsigned int start, const struct gen_ctx *c);

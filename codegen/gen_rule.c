@@ -15,6 +15,7 @@
 #include <linux/tcp.h>
 
 #include "gen_internal.h"
+#include "opt.h"
 
 /* Largest chain body inlined at a single call site, in instructions. */
 #define GEN_INLINE_MAX_INSNS 8192
@@ -171,9 +172,10 @@ static void emit_iface(struct gen *g, const unsigned char *mask, bool inv, int p
 	EJ(BPF_JMP_IMM(inv ? BPF_JNE : BPF_JEQ, BPF_REG_1, 0, 0), l_fail);
 }
 
-static void emit_ip(struct gen *g, unsigned int ti, unsigned int idx, int l_fail)
+/* e is entry idx, or a template of it (opt.c: key fields left out); interfaces are idx's. */
+static void emit_ip_e(struct gen *g, unsigned int ti, unsigned int idx,
+		      const struct ipt2bpf_entry *e, int l_fail)
 {
-	const struct ipt2bpf_entry *e = &g->tables[ti]->entries[idx];
 	const struct ipt_ip *ip = &e->ip;
 
 	emit_addr(g, PKT(saddr), ip->src.s_addr, ip->smsk.s_addr, ip->invflags & IPT_INV_SRCIP,
@@ -198,6 +200,11 @@ static void emit_ip(struct gen *g, unsigned int ti, unsigned int idx, int l_fail
 	} else if (ip->invflags & IPT_INV_FRAG) {
 		EJ(BPF_JMP_A(0), l_fail);
 	}
+}
+
+static void emit_ip(struct gen *g, unsigned int ti, unsigned int idx, int l_fail)
+{
+	emit_ip_e(g, ti, idx, &g->tables[ti]->entries[idx], l_fail);
 }
 
 /*
@@ -565,6 +572,26 @@ static int emit_target(struct gen *g, unsigned int ti, unsigned int idx, const s
 				e->target.name && e->target.name[0] ? e->target.name : "standard");
 }
 
+/* ---- optimiser hook (codegen/opt.h): services for opt.c ---- */
+int gen_rule_target(struct gen *g, unsigned int ti, unsigned int idx, const struct gen_ctx *c)
+{
+	return emit_target(g, ti, idx, c);
+}
+
+int gen_rule_tmpl(struct gen *g, unsigned int ti, unsigned int idx, const struct ipt2bpf_entry *tmpl,
+		  int l_fail)
+{
+	emit_ip_e(g, ti, idx, tmpl, l_fail);
+	for (unsigned int i = 0; i < tmpl->n_matches; i++) {
+		int err = emit_match(g, ti, idx, &tmpl->matches[i], l_fail);
+
+		if (err)
+			return err;
+	}
+	return g->p->e.err;
+}
+/* ---- end of optimiser hook ---- */
+
 static int gen_entry(struct gen *g, unsigned int ti, unsigned int idx, const struct gen_ctx *c)
 {
 	const struct ipt2bpf_entry *e = &g->tables[ti]->entries[idx];
@@ -617,10 +644,24 @@ static unsigned int run_end(const struct ipt2bpf_table *t, unsigned int start)
 static int gen_chunked(struct gen *g, unsigned int ti, unsigned int start, unsigned int end,
 		       const struct gen_ctx *c)
 {
-	for (unsigned int s = start; s < end; s += GEN_CHUNK) {
-		unsigned int e = end - s > GEN_CHUNK ? s + GEN_CHUNK : end;
-		int id = gen_chunk_get(g, ti, s, e), l_next = LABEL(), l_ret = LABEL();
+	for (unsigned int s = start, e; s < end; s = e) {
+		int id, l_next, l_ret;
+		/* optimiser hook: map-backed segments run here, the rest in chunks around them */
+		int n = gen_opt_emit(g, ti, s, end, c);
 
+		if (n < 0)
+			return n;
+		if (n > 0) {
+			e = s + (unsigned int)n;
+			if (g->p->e.dead)
+				return g->p->e.err;
+			continue;
+		}
+		e = gen_opt_chunk_end(g, ti, s, end);
+		/* end of optimiser hook */
+		id = gen_chunk_get(g, ti, s, e);
+		l_next = LABEL();
+		l_ret = LABEL();
 		if (id < 0)
 			return id;
 		E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_6));
@@ -644,10 +685,14 @@ int gen_chunk_body(struct gen *g, unsigned int ti, unsigned int start, unsigned 
 	struct gen_ctx c = {.ret_label = -1};
 
 	for (unsigned int i = start; i < end; i++) {
-		int err = gen_entry(g, ti, i, &c);
+		/* optimiser hook: a map-backed segment starting at i */
+		int n = gen_opt_emit(g, ti, i, end, &c);
+		int err = n ? (n < 0 ? n : 0) : gen_entry(g, ti, i, &c);
 
 		if (err)
 			return err;
+		if (n > 0)
+			i += (unsigned int)n - 1;
 		if (g->p->e.dead)
 			return 0;
 	}
@@ -666,10 +711,14 @@ int gen_body(struct gen *g, unsigned int ti, unsigned int start, const struct ge
 			return gen_chunked(g, ti, start, end, c);
 	}
 	for (unsigned int i = start; i < t->n_entries; i++) {
-		int err = gen_entry(g, ti, i, c);
+		/* optimiser hook: a map-backed segment starting at i */
+		int n = gen_opt_emit(g, ti, i, t->n_entries, c);
+		int err = n ? (n < 0 ? n : 0) : gen_entry(g, ti, i, c);
 
 		if (err)
 			return err;
+		if (n > 0)
+			i += (unsigned int)n - 1;
 		if (g->p->e.dead)
 			return 0;
 	}

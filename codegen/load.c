@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Loading a program set straight into the kernel: maps, fd patching, verification. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <bpf/libbpf.h>
 
 #include "load.h"
+#include "m_addrtype.h"
 #include "../translator/util.h"
 
 #define VERIFIER_LOG_SIZE  (16U << 20)
@@ -51,11 +53,77 @@ static const char *log_tail(const char *log, size_t room, int *len_out)
 	return p;
 }
 
+/*
+ * A map's initial contents (ipt2bpf_map_spec.init_*: the optimiser's lookup
+ * maps), in batches where the map type has them, one by one where not.
+ */
+static int map_init(const struct ipt2bpf_map_spec *m, int fd, struct ipt2bpf_diag *diag)
+{
+	const unsigned char *k = m->init_keys, *v = m->init_values;
+	_cleanup_free_ uint32_t *idx = NULL;
+	uint32_t done = 0;
+
+	if (!m->n_init)
+		return 0;
+	if (!k) {
+		/* An array: the values are elements 0, 1, ... */
+		idx = malloc((size_t)m->n_init * sizeof(*idx));
+		if (!idx)
+			return ipt2bpf_diag_set(diag, -ENOMEM, "map %s: out of memory", m->name);
+		for (uint32_t i = 0; i < m->n_init; i++)
+			idx[i] = i;
+		k = (const unsigned char *)idx;
+	}
+	if (m->type != BPF_MAP_TYPE_LPM_TRIE) {
+		LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = BPF_ANY);
+		uint32_t count = m->n_init;
+
+		if (!bpf_map_update_batch(fd, k, v, &count, &bo))
+			return 0;
+		done = count; /* a kernel without batches: the rest one by one */
+	}
+	for (uint32_t i = done; i < m->n_init; i++)
+		if (bpf_map_update_elem(fd, k + (size_t)i * m->key_size,
+					v + (size_t)i * m->value_size, BPF_ANY)) {
+			int err = -errno;
+
+			return ipt2bpf_diag_set(diag, err, "map %s: cannot fill it: %s", m->name,
+						strerror(-err));
+		}
+	return 0;
+}
+
+/*
+ * A shared map (ipt2bpf_map_spec.shared) the caller kept from an earlier
+ * load, reused if its layout is still this one: a new fd to it, else -1.
+ */
+static int reuse_map(const struct ipt2bpf_map_spec *m, int fd)
+{
+	struct bpf_map_info info = {0};
+	__u32 len = sizeof(info);
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -1;
+	if (info.type != m->type || info.key_size != m->key_size ||
+	    info.value_size != m->value_size || info.max_entries != m->max_entries)
+		return -1;
+	return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
 static int create_maps(const struct ipt2bpf_progset *ps, struct ipt2bpf_loaded *l,
-		       struct ipt2bpf_diag *diag)
+		       const int *reuse, struct ipt2bpf_diag *diag)
 {
 	for (unsigned int i = 0; i < ps->n_maps; i++) {
 		const struct ipt2bpf_map_spec *m = &ps->maps[i];
+
+		if (reuse && m->shared) {
+			int rfd = reuse_map(m, reuse[i]);
+
+			if (rfd >= 0) {
+				l->map_fds[i] = rfd;
+				continue;
+			}
+		}
 		LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = m->flags);
 		int fd = bpf_map_create(m->type, m->name, m->key_size, m->value_size,
 					m->max_entries, &mo);
@@ -67,6 +135,9 @@ static int create_maps(const struct ipt2bpf_progset *ps, struct ipt2bpf_loaded *
 						strerror(-err));
 		}
 		l->map_fds[i] = fd;
+		fd = map_init(m, fd, diag);
+		if (fd)
+			return fd;
 	}
 	return 0;
 }
@@ -109,7 +180,7 @@ static int prog_btf(const struct ipt2bpf_progset *ps, const struct ipt2bpf_prog 
 		return -EINVAL;
 	for (unsigned int k = 0; k < p->n_funcs; k++) {
 		const struct ipt2bpf_func *f = &p->funcs[k];
-		bool g = p->func_global[k];
+		bool g = p->func_global && p->func_global[k];
 		int id = btf__add_func(btf, f->name, g ? BTF_FUNC_GLOBAL : BTF_FUNC_STATIC,
 				       g ? proto_g : proto_s);
 
@@ -182,7 +253,7 @@ static int load_prog(const struct ipt2bpf_progset *ps, const struct ipt2bpf_prog
 
 	for (unsigned int k = 0; k < p->n_funcs && p->func_global; k++)
 		global |= p->func_global[k];
-	if (global) {
+	if (global || p->needs_func_info) {
 		err = prog_btf(ps, p, &btf, &info);
 		if (err) {
 			btf__free(btf);
@@ -202,6 +273,12 @@ static int load_prog(const struct ipt2bpf_progset *ps, const struct ipt2bpf_prog
 int ipt2bpf_progset_load(const struct ipt2bpf_progset *ps, struct ipt2bpf_loaded *l,
 			 struct ipt2bpf_diag *diag)
 {
+	return ipt2bpf_progset_load_reuse(ps, l, NULL, diag);
+}
+
+int ipt2bpf_progset_load_reuse(const struct ipt2bpf_progset *ps, struct ipt2bpf_loaded *l,
+			       const int *reuse, struct ipt2bpf_diag *diag)
+{
 	int err;
 
 	memset(l, 0, sizeof(*l));
@@ -217,7 +294,7 @@ int ipt2bpf_progset_load(const struct ipt2bpf_progset *ps, struct ipt2bpf_loaded
 	for (unsigned int i = 0; i < ps->n_progs; i++)
 		l->prog_fds[i] = -1;
 
-	err = create_maps(ps, l, diag);
+	err = create_maps(ps, l, reuse, diag);
 	if (err)
 		goto fail;
 	for (unsigned int i = 0; i < ps->n_progs; i++) {
@@ -234,6 +311,13 @@ int ipt2bpf_progset_load(const struct ipt2bpf_progset *ps, struct ipt2bpf_loaded
 	if (err) {
 		ipt2bpf_diag_set(diag, err, "%s: cannot set interface patterns: %s",
 				 IPT2BPF_MAP_IFACES, strerror(-err));
+		goto fail;
+	}
+	/* -m addrtype: the namespace's local routing table, as it is now. */
+	err = ipt2bpf_addrtype_fill(ps, l, NULL, NULL);
+	if (err) {
+		ipt2bpf_diag_set(diag, err, "%s: cannot read the local routing table: %s",
+				 IPT2BPF_MAP_ADDRTYPE, strerror(-err));
 		goto fail;
 	}
 	return 0;

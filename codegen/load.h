@@ -19,6 +19,13 @@ struct ipt2bpf_loaded {
 /* On a verifier rejection, diag holds the program name and the log's tail. */
 int ipt2bpf_progset_load(const struct ipt2bpf_progset *ps, struct ipt2bpf_loaded *l,
 			 struct ipt2bpf_diag *diag);
+/*
+ * The same, reusing maps: reuse[i] >= 0 is an fd of map i from an earlier
+ * load (shared maps only: the connection table survives rule replacement);
+ * taken when its layout still matches, else a new map is made.
+ */
+int ipt2bpf_progset_load_reuse(const struct ipt2bpf_progset *ps, struct ipt2bpf_loaded *l,
+			       const int *reuse, struct ipt2bpf_diag *diag);
 void ipt2bpf_loaded_close(struct ipt2bpf_loaded *l);
 
 /* Sets the ipt_ifaces bits of ifindex for every pattern name matches. */

@@ -16,6 +16,10 @@ void ipt2bpf_progset_free(struct ipt2bpf_progset *ps)
 		free(ps->progs[i].funcs);
 		free(ps->progs[i].func_global);
 	}
+	for (unsigned int i = 0; i < ps->n_maps; i++) {
+		free(ps->maps[i].init_keys);
+		free(ps->maps[i].init_values);
+	}
 	free(ps->progs);
 	free(ps->ifpats);
 	free(ps);

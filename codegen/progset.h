@@ -70,6 +70,15 @@ struct ipt2bpf_map_spec {
 	 * the runtime pins it as <ns dir>/shared/<name> and reuses it.
 	 */
 	bool shared;
+	/*
+	 * Contents the loader writes before any program is loaded (the
+	 * optimiser's lookup maps, codegen/opt.h): n_init keys and values of
+	 * key_size and value_size bytes, owned by the program set.  For an
+	 * ARRAY map init_keys may be NULL: the values are elements 0, 1, ...
+	 */
+	void *init_keys;
+	void *init_values;
+	uint32_t n_init;
 };
 
 /* A function inside a program's instructions; funcs[0] is the entry point. */
@@ -111,6 +120,8 @@ struct ipt2bpf_prog {
 	 * pending along one path.  The others are static.
 	 */
 	bool *func_global;
+	/* Some function is a bpf_loop() callback: the kernel wants BTF func_info. */
+	bool needs_func_info;
 };
 
 enum ipt2bpf_mode {
@@ -118,9 +129,15 @@ enum ipt2bpf_mode {
 	IPT2BPF_MODE_XDP,
 };
 
+struct ipt2bpf_secopts;
+
 struct ipt2bpf_gen_opts {
 	enum ipt2bpf_mode mode;
 	bool trace; /* emit IPT2BPF_P_TRACE programs (one per hook) as well */
+	/* Straight-line code for every rule: no map-backed segments (codegen/opt.h). */
+	bool no_optimise;
+	/* SECMARK labels and their sinks (codegen/secpolicy.h); NULL: none given. */
+	const struct ipt2bpf_secopts *sec;
 };
 
 struct ipt2bpf_progset {

@@ -106,6 +106,15 @@ int rt_xdp_attach(const struct ipt2bpf_runtime *rt, uint32_t ifindex, const char
 int rt_xdp_detach(const struct ipt2bpf_runtime *rt, uint32_t ifindex);
 int rt_xdp_query(uint32_t ifindex, uint32_t *prog_id, uint8_t *attach_mode);
 
+/* ------------------------------------------------------------ rt_shared.c */
+
+/* fds[i]: the pinned shared map of ps->maps[i] (<dir>/shared/<name>), or -1. */
+void rt_shared_open(const struct ipt2bpf_runtime *rt, const struct ipt2bpf_progset *ps, int *fds);
+void rt_shared_close(int *fds, unsigned int n);
+/* Pins the loaded set's shared maps that are not pinned yet (or replaced a layout). */
+int rt_shared_pin(const struct ipt2bpf_runtime *rt, const struct ipt2bpf_progset *ps,
+		  const struct ipt2bpf_loaded *l, struct ipt2bpf_diag *diag);
+
 /* ------------------------------------------------------------ rt_carry.c */
 
 /*

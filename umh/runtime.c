@@ -686,7 +686,7 @@ static int carry_counters(struct ipt2bpf_runtime *rt, const struct rt_gen *old, 
 		for (j = 0; j < old->st.n_tables; j++)
 			if (!strcmp(old->st.tables[j].name, nt->name))
 				break;
-		if (j == old->st.n_tables)
+		if (j == old->st.n_tables || tables[i].zero_counters)
 			continue;
 		oc = calloc(otables[j]->n_entries + 1, sizeof(*oc));
 		map = calloc(nt->n_entries + 1, sizeof(*map));
@@ -730,7 +730,7 @@ int ipt2bpf_rt_load(struct ipt2bpf_runtime *rt, const struct ipt2bpf_rt_table *t
 		    unsigned int n_tables, const struct ipt2bpf_rt_load_opts *opts,
 		    struct ipt2bpf_diag *diag)
 {
-	struct ipt2bpf_gen_opts gopts = {.mode = opts->mode};
+	struct ipt2bpf_gen_opts gopts = {.mode = opts->mode, .sec = opts->sec};
 	_free_ipt2bpf_progset_ struct ipt2bpf_progset *ps = NULL;
 	const struct ipt2bpf_table *irs[2];
 	struct ipt2bpf_loaded l = {0};
@@ -754,7 +754,14 @@ int ipt2bpf_rt_load(struct ipt2bpf_runtime *rt, const struct ipt2bpf_rt_table *t
 	err = ipt2bpf_gen(irs, n_tables, &gopts, &ps, diag);
 	if (err)
 		return err;
-	err = ipt2bpf_progset_load(ps, &l, diag);
+	{
+		/* shared maps (the connection table) of the earlier rule set are kept */
+		int shared[IPT2BPF_MAX_MAPS];
+
+		rt_shared_open(rt, ps, shared);
+		err = ipt2bpf_progset_load_reuse(ps, &l, shared, diag);
+		rt_shared_close(shared, ps->n_maps);
+	}
 	if (err)
 		return err;
 	loaded = true;
@@ -785,6 +792,9 @@ int ipt2bpf_rt_load(struct ipt2bpf_runtime *rt, const struct ipt2bpf_rt_table *t
 	}
 	snprintf(gname, sizeof(gname), "g%u", rt_gen_last(rt) + 1);
 	err = pin_generation(rt, gname, ps, &l, tables, n_tables, opts, &st, diag);
+	if (err)
+		goto out;
+	err = rt_shared_pin(rt, ps, &l, diag);
 	if (err)
 		goto out;
 	pinned = true;

@@ -65,6 +65,7 @@ struct ipt2bpf_rt_table {
 	const struct ipt2bpf_table *ir;
 	const struct ipt_replace *repl;
 	size_t len;
+	bool zero_counters; /* start every counter at zero (IPT_SO_SET_REPLACE), no carry-over */
 };
 
 struct ipt2bpf_rt_load_opts {
@@ -72,6 +73,8 @@ struct ipt2bpf_rt_load_opts {
 	enum ipt2bpf_rt_xdp_attach xdp;
 	const char *source; /* rules file, recorded for status (may be NULL) */
 	bool verbose;	    /* progress on stderr */
+	/* SECMARK labels and sinks (codegen/secpolicy.h, umh/rt_label.h); NULL: none. */
+	const struct ipt2bpf_secopts *sec;
 };
 
 /* Value of the pinned `attach` map: what this runtime added to an interface. */
@@ -210,5 +213,31 @@ void ipt2bpf_rt_status_print_json(const struct ipt2bpf_rt_status *st, FILE *f);
  * 1.8, numeric protocols); -ENOENT when the table is not loaded.
  */
 int ipt2bpf_rt_list_table(const struct ipt2bpf_rt_status *st, const char *table, FILE *f);
+
+/* ---------------------------------------------------------------- ipt2bpf-umh (daemon_rt.c) */
+
+/* Generation in force (the N of g<N>), 0 when nothing is loaded: cheap, no lock. */
+uint32_t ipt2bpf_rt_generation(const struct ipt2bpf_runtime *rt);
+
+/*
+ * The counter maps of one table of the generation in force, held open so that
+ * they can be read after a load replaced that generation (the old programs'
+ * last counts, once a grace period has passed).  -ENOENT: not loaded.
+ */
+struct ipt2bpf_rt_counters_ref {
+	int map_fd;  /* the programs' per-CPU counters */
+	int base_fd; /* counters carried over or added */
+	unsigned int n_entries;
+};
+
+int ipt2bpf_rt_counters_hold(struct ipt2bpf_runtime *rt, const char *table,
+			     struct ipt2bpf_rt_counters_ref *ref, struct ipt2bpf_diag *diag);
+/* map + base, n_entries of them. */
+int ipt2bpf_rt_counters_read(const struct ipt2bpf_rt_counters_ref *ref,
+			     struct ipt2bpf_counter *out);
+/* base += add, n_entries of them (only the caller writes base). */
+int ipt2bpf_rt_counters_add(const struct ipt2bpf_rt_counters_ref *ref,
+			    const struct ipt2bpf_counter *add);
+void ipt2bpf_rt_counters_release(struct ipt2bpf_rt_counters_ref *ref);
 
 #endif

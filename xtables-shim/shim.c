@@ -131,6 +131,22 @@ int ipt2bpf_shim_real_close(int fd)
 	return CALL_REAL(close, -1, fd);
 }
 
+int ipt2bpf_shim_real_socket(int domain, int type, int protocol)
+{
+	return CALL_REAL(socket, -1, domain, type, protocol);
+}
+
+int ipt2bpf_shim_real_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
+{
+	return CALL_REAL(getsockopt, -1, fd, level, optname, optval, optlen);
+}
+
+int ipt2bpf_shim_real_setsockopt(int fd, int level, int optname, const void *optval,
+				 socklen_t optlen)
+{
+	return CALL_REAL(setsockopt, -1, fd, level, optname, optval, optlen);
+}
+
 void ipt2bpf_shim_log(const char *fmt, ...)
 {
 	char buf[512];
@@ -207,9 +223,11 @@ static void choose_mode(void)
 	mode = MODE_BROKEN;
 	if (!strcmp(m, "capture")) {
 		backend = &ipt2bpf_shim_capture;
+	} else if (!strcmp(m, "forward")) {
+		backend = &ipt2bpf_shim_forward;
 	} else {
-		ipt2bpf_shim_log("%s=%s: unknown mode (known: capture); refusing to open the "
-				 "iptables socket",
+		ipt2bpf_shim_log("%s=%s: unknown mode (known: capture, forward); refusing to open "
+				 "the iptables socket",
 				 IPT2BPF_SHIM_ENV_MODE, m);
 		return;
 	}
@@ -308,6 +326,14 @@ EXPORT int socket(int domain, int type, int protocol)
 		/* ip6tables state is not emulated: keep it off the kernel as well. */
 		errno = EAFNOSUPPORT;
 		return -1;
+	}
+	if (backend->socket_check) {
+		int err = backend->socket_check();
+
+		if (err) {
+			errno = -err;
+			return -1;
+		}
 	}
 	return fake_socket(type);
 }

@@ -123,6 +123,9 @@ grep -q 'R_BPF_64_32	judge' "$WORK/objdump" && grep -q 'R_BPF_64_64	ipt_cfg' "$W
 	pass "llvm-objdump: calls and map loads relocated by name" || fail "llvm-objdump output"
 
 secs() { readelf -SW "$1" | sed -n 's/^ *\[ *[0-9]*\] \([^ ]*\) .*/\1/p' | grep -vE '^(\.rel)?\.debug|^\.llvm|^\.rel\.BTF|^$' | sort; }
+# ipt_cfg[0] with iif = 1 and the rest zero: struct ipt2bpf_cfg is 32 bytes.
+CFG_ONE="1$(printf ' 0%.0s' $(seq 31))"
+
 globals() { readelf -sW "$1" | awk '$5 == "GLOBAL" { print $4, $8 }' | sort; }
 if command -v clang >/dev/null; then
 	if clang -target bpf -O2 -g -I"/usr/include/$(gcc -print-multiarch)" \
@@ -176,7 +179,7 @@ check "tc filter add dev vb ingress bpf da pinned $PIN/ing" inB_keep_sys sh -c \
 expect_ping dropped "pinned ing at tc ingress"
 # all programs of one loadall share the object's maps
 check "bpftool map update pinned ipt_cfg (pass everything)" \
-	bpftool map update pinned "$PIN-maps/ipt_cfg" key 0 0 0 0 value 1 0 0 0 0 0 0 0
+	bpftool map update pinned "$PIN-maps/ipt_cfg" key 0 0 0 0 value $CFG_ONE
 expect_ping ok "pinned ing with ipt_cfg[0] = 1"
 [ "$(bpftool map lookup pinned "$PIN-maps/ipt_cnt" key 0 0 0 0 | grep -c 'value (CPU')" -gt 0 ] &&
 	pass "ipt_cnt readable through its pin" || fail "ipt_cnt lookup"
@@ -221,7 +224,7 @@ expect_ping dropped "tc ingress ing"
 expect_tcp_ok "tc ingress ing"
 CFG=$(map_of_prog "$ID" ipt_cfg)
 check "bpftool map update id ipt_cfg of the tc program" \
-	bpftool map update id "$CFG" key 0 0 0 0 value 1 0 0 0 0 0 0 0
+	bpftool map update id "$CFG" key 0 0 0 0 value $CFG_ONE
 expect_ping ok "tc ingress ing with ipt_cfg[0] = 1"
 inB tc filter del dev vb ingress
 check "tc filter add dev vb egress bpf da obj OBJ sec tc" \

@@ -42,6 +42,15 @@
  * The process pins itself to one CPU so that packets and sentinel share a
  * backlog queue and are handled in order.
  *
+ * --marks FILE gives each packet the skb mark it arrives with (one number per
+ * line): a raw-table rule sets it (PREROUTING on IN_DEV, and OUTPUT), and is
+ * replaced whenever the next packet's mark differs.  --keep-macs sends the
+ * frames' own source MAC and broadcast/multicast destinations (-m mac,
+ * -m pkttype); unicast destinations still become the peer's address.
+ * --capture-ns NS --capture-dev DEV --capture-pcap FILE records what reaches
+ * DEV in NS after each packet (the forwarded or sent packet as the kernel's
+ * targets left it, TCPMSS), the packet's number as the record's time.
+ *
  * Verdict: PASS if the presence detector did not count; else ACCEPT if the
  * accepted detector counted, DROP if not. That is cross-checked with the
  * filter counters (the counted ACCEPT/DROP rule or policy; no terminal entry
@@ -65,6 +74,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
@@ -440,7 +450,116 @@ static int open_inject(const char *ns, const char *dev, uint8_t mac[ETH_ALEN])
 	return err ? err : TAKE_FD(fd);
 }
 
+/* An AF_PACKET socket receiving every frame on DEV inside namespace NS. */
+static int open_capture(const char *ns, const char *dev)
+{
+	_cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int target = -1;
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *path = NULL;
+	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
+	int err = 0;
+
+	if (asprintf(&path, strchr(ns, '/') ? "%s" : "/run/netns/%s", ns) < 0) {
+		path = NULL;
+		return -ENOMEM;
+	}
+	target = open(path, O_RDONLY | O_CLOEXEC);
+	if (self < 0 || target < 0 || setns(target, CLONE_NEWNET) < 0) {
+		err = -errno;
+		fprintf(stderr, "kdiff: capture namespace %s: %s\n", path, strerror(errno));
+		return err;
+	}
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
+	if (fd < 0 || !(sll.sll_ifindex = (int)if_nametoindex(dev)) ||
+	    bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+		err = -errno;
+		fprintf(stderr, "kdiff: capture on %s in %s: %s\n", dev, ns, strerror(errno));
+	}
+	if (setns(self, CLONE_NEWNET) < 0) {
+		fprintf(stderr, "kdiff: setns back: %s\n", strerror(errno));
+		return -errno;
+	}
+	return err ? err : TAKE_FD(fd);
+}
+
+/*
+ * What the capture device received for packet n: IPv4 frames only (no ARP),
+ * waiting up to CAPTURE_WAIT_MS for the first (the frame crosses a veth after
+ * the hook).  With n = 0, leftovers are discarded.
+ */
+#define CAPTURE_WAIT_MS 30
+static int capture_drain(int fd, struct ipt2bpf_pcap *out, int n)
+{
+	uint8_t buf[IPT2BPF_PCAP_SNAPLEN];
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	int got = 0;
+
+	if (n > 0 && poll(&pfd, 1, CAPTURE_WAIT_MS) < 0 && errno != EINTR)
+		return -errno;
+	for (;;) {
+		ssize_t len = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (len < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n <= 0 || len < IPT2BPF_ETH_HLEN || ipt2bpf_get16(buf + 12) != IPT2BPF_ETH_P_IP)
+			continue;
+		out->ts = (uint32_t)n; /* the packet's number */
+		if (ipt2bpf_pcap_write(out, buf, (size_t)len))
+			return -EIO;
+		got++;
+	}
+	return got;
+}
+
 /* ------------------------------------------------------------------ main */
+
+/* --marks: one number per line (decimal or 0x hex); NULL/empty: all 0. */
+static int read_marks(const char *path, uint32_t **out, size_t *n)
+{
+	FILE *f = fopen(path, "r");
+	char line[64], *end;
+	uint32_t *v = NULL;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!f) {
+		fprintf(stderr, "kdiff: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long x;
+
+		errno = 0;
+		x = strtoull(line, &end, 0);
+		if (errno || end == line || x > UINT32_MAX) {
+			fprintf(stderr, "kdiff: %s: line %zu: not a mark\n", path, *n + 1);
+			free(v);
+			fclose(f);
+			return -EINVAL;
+		}
+		if (*n == cap) {
+			uint32_t *nv = realloc(v, sizeof(*v) * (cap = cap ? 2 * cap : 64));
+
+			if (!nv) {
+				free(v);
+				fclose(f);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[(*n)++] = (uint32_t)x;
+	}
+	fclose(f);
+	*out = v;
+	return 0;
+}
 
 struct ctx {
 	int hook;
@@ -456,7 +575,38 @@ struct ctx {
 	uint64_t sentinel_seen;
 	unsigned long inconsistent;
 	unsigned int *scratch;
+	bool keep_macs;	     /* --keep-macs */
+	const char *restore; /* iptables-legacy-restore */
+	const char *in_dev;
+	uint32_t mark;	 /* what the raw-table rule sets now */
+	bool mark_known; /* mark is what the raw table holds (else: unknown) */
 };
+
+/*
+ * The mark the next packets arrive with: the raw table (which kdiff does not
+ * otherwise use) marks them before filter sees them, at PREROUTING for what
+ * comes in on IN_DEV and at OUTPUT for what fw sends.
+ */
+static int set_mark(struct ctx *c, uint32_t mark)
+{
+	_cleanup_free_ char *text = NULL;
+
+	if (c->mark_known && mark == c->mark)
+		return 0;
+	if (asprintf(&text,
+		     "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+		     "-A PREROUTING -i %s -j MARK --set-xmark 0x%x/0xffffffff\n"
+		     "-A OUTPUT -j MARK --set-xmark 0x%x/0xffffffff\nCOMMIT\n",
+		     c->in_dev, mark, mark) < 0) {
+		text = NULL;
+		return -ENOMEM;
+	}
+	if (restore_text(c->restore, text, "kdiff's mark rules"))
+		return -EINVAL;
+	c->mark = mark;
+	c->mark_known = true;
+	return 0;
+}
 
 static uint64_t now_ms(void)
 {
@@ -476,8 +626,10 @@ static int send_frame(struct ctx *c, const uint8_t *frame, size_t len, int n)
 			return 0;
 		}
 		memcpy(buf, frame, len);
-		memcpy(buf, c->peer_mac, ETH_ALEN);
-		memcpy(buf + ETH_ALEN, c->dev_mac, ETH_ALEN);
+		if (!c->keep_macs || !(frame[0] & 1))
+			memcpy(buf, c->peer_mac, ETH_ALEN);
+		if (!c->keep_macs)
+			memcpy(buf + ETH_ALEN, c->dev_mac, ETH_ALEN);
 		/* not the kernel's verdict but ours (too long for the veth, say):
 		 * say so, the packet will show as PASS */
 		if (send(c->inject, buf, len, 0) < 0)
@@ -814,7 +966,8 @@ static void usage(FILE *f)
 	fputs("usage: kdiff [--rules R.v4] --pcap P --chain INPUT|FORWARD|OUTPUT\n"
 	      "             --inject-ns NS --inject-dev DEV [--in-dev vin]\n"
 	      "             [--table filter|security] [--sentinel ADDR] [--restore CMD]\n"
-	      "             [--no-reassemble] [-v]\n"
+	      "             [--no-reassemble] [--marks FILE] [--keep-macs]\n"
+	      "             [--capture-ns NS --capture-dev DEV --capture-pcap FILE] [-v]\n"
 	      "\n"
 	      "Run as root inside the firewall namespace. Loads R.v4 with\n"
 	      "iptables-legacy-restore (without --rules: the rules already loaded), adds\n"
@@ -825,7 +978,10 @@ static void usage(FILE *f)
 	      "namespace; OUTPUT packets leave a raw IP_HDRINCL socket here. A complete\n"
 	      "fragment series goes out as one datagram when its last fragment comes\n"
 	      "(the kernel fragments after OUTPUT): the others print as PASS. With\n"
-	      "--no-reassemble every fragment goes out on its own.\n"
+	      "--no-reassemble every fragment goes out on its own. --marks FILE: each\n"
+	      "packet's skb mark, one number per line. --keep-macs: send the frames' source\n"
+	      "MAC and broadcast/multicast destination MACs as they are. --capture-*: record\n"
+	      "the IPv4 frames DEV in NS receives after each packet (time: its number).\n"
 	      "Exit status: 0 ok, 1 error, 2 usage, 3 kernel results that disagree\n"
 	      "with each other (reported on stderr).\n",
 	      f);
@@ -844,13 +1000,23 @@ int main(int argc, char **argv)
 		{"sentinel", required_argument, NULL, 'S'},
 		{"restore", required_argument, NULL, 'R'},
 		{"no-reassemble", no_argument, NULL, 'A'},
+		{"marks", required_argument, NULL, 'M'},
+		{"keep-macs", no_argument, NULL, 'K'},
+		{"capture-ns", required_argument, NULL, 'n'},
+		{"capture-dev", required_argument, NULL, 'd'},
+		{"capture-pcap", required_argument, NULL, 'P'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	const char *rules = NULL, *pcap_path = NULL, *ns = NULL, *dev = NULL;
 	const char *in_dev = DEFAULT_IN_DEV, *table = "filter", *sentinel = DEFAULT_SENTINEL;
-	const char *restore = DEFAULT_RESTORE;
+	const char *restore = DEFAULT_RESTORE, *marks_path = NULL;
+	_cleanup_free_ uint32_t *marks = NULL;
+	size_t n_marks = 0;
+	const char *cap_ns = NULL, *cap_dev = NULL, *cap_path = NULL;
+	struct ipt2bpf_pcap cap_out = {0};
+	int cap_fd = -1;
 	struct ctx c = {.ctl = -1, .inject = -1};
 	struct ipt2bpf_pcap pcap = {0};
 	struct frames pk = {0};
@@ -895,6 +1061,21 @@ int main(int argc, char **argv)
 		case 'A':
 			reassemble = false;
 			break;
+		case 'M':
+			marks_path = optarg;
+			break;
+		case 'K':
+			c.keep_macs = true;
+			break;
+		case 'n':
+			cap_ns = optarg;
+			break;
+		case 'd':
+			cap_dev = optarg;
+			break;
+		case 'P':
+			cap_path = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -914,6 +1095,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	c.have_security = !strcmp(table, "filter");
+	c.restore = restore;
+	c.in_dev = in_dev;
+	if (!cap_ns != !cap_dev || !cap_ns != !cap_path) {
+		usage(stderr);
+		return 2;
+	}
+	if (marks_path && read_marks(marks_path, &marks, &n_marks))
+		return 1;
 
 	/* one CPU: injected packet and sentinel share one backlog, in order */
 	CPU_ZERO(&cpus);
@@ -999,13 +1188,29 @@ int main(int argc, char **argv)
 	}
 	if (c.hook == NF_INET_LOCAL_OUT && reassemble)
 		plan_datagrams(&pk);
+	if (cap_ns) {
+		cap_fd = open_capture(cap_ns, cap_dev);
+		if (cap_fd < 0)
+			goto out;
+		err = ipt2bpf_pcap_create(&cap_out, cap_path);
+		if (err) {
+			fprintf(stderr, "kdiff: %s: %s\n", cap_path, strerror(-err));
+			goto out;
+		}
+		capture_drain(cap_fd, &cap_out, 0);
+	}
 	for (size_t i = 0; i < pk.n; i++) {
 		const struct frame *fr = &pk.f[i];
+
+		if (marks_path && set_mark(&c, i < n_marks ? marks[i] : 0))
+			goto out;
 
 		if (fr->dgram)
 			err = run_packet(&c, fr->dgram, fr->dgram_len, (int)i + 1);
 		else
 			err = run_packet(&c, fr->data, fr->held ? 0 : fr->len, (int)i + 1);
+		if (!err && cap_fd >= 0 && capture_drain(cap_fd, &cap_out, (int)i + 1) < 0)
+			err = -EIO;
 		if (err)
 			goto out;
 	}
@@ -1013,6 +1218,10 @@ int main(int argc, char **argv)
 	if (c.inconsistent)
 		fprintf(stderr, "kdiff: %lu inconsistent kernel results\n", c.inconsistent);
 out:
+	if (cap_fd >= 0)
+		close(cap_fd);
+	if (cap_out.f && ipt2bpf_pcap_close(&cap_out) && !rc)
+		rc = 1;
 	frames_free(&pk);
 	ipt2bpf_pcap_close(&pcap);
 	table_free(&c.filter);

@@ -7,6 +7,8 @@
  *           [--pcap-output P3] [--nrules K] [--npackets M]
  *   rulegen --seed N --loop --rules OUT.v4     a rule set with a chain loop
  *   rulegen --fixed [--pcap-input P1] ...      a fixed set of ~30 varied packets
+ *   --opt (or RULEGEN_OPT=1): blocks the optimiser (codegen/opt.h) turns into
+ *   hash/LPM runs and decision trees, mixed with the ordinary random rules
  *
  * Rule sets are iptables-save text that iptables-legacy-restore accepts. User
  * chains form a DAG (jumps only go to chains later in a random order), so
@@ -53,12 +55,25 @@ static const char *const builtin_names[NBUILTIN] = {"INPUT", "FORWARD", "OUTPUT"
 
 #define MAX_USER_CHAINS 8
 #define MAX_CHAINS	(NBUILTIN + MAX_USER_CHAINS + 3)
-#define MAX_RULES	512
+#define MAX_RULES	4096
 #define MAX_MP		15 /* XT_MULTI_PORTS */
 
 /* ------------------------------------------------------------------ random */
 
 static uint64_t rng_state;
+/*
+ * --table security: the rules go to the security table, and some rules
+ * without a target get -j SECMARK (non-terminal: the traversal is the
+ * filter table's).  Chosen by rule position, not by the random stream, so
+ * the packets and the rest of the rule set are those of the filter mode.
+ */
+static bool security_table;
+static const char *const sec_contexts[] = {
+	"system_u:object_r:http_client_packet_t:s0",
+	"system_u:object_r:http_server_packet_t:s0",
+	"system_u:object_r:dns_client_packet_t:s0",
+	"unconfined_u:object_r:unlabeled_t",
+};
 
 /* splitmix64: tiny, and the same sequence on every platform for a seed. */
 static uint64_t rng64(void)
@@ -574,7 +589,8 @@ static void gen_rule(struct ruleset *rs, struct rule *r, int chain)
 	k = rnd(100);
 	if (k < 27) {
 		r->target = T_ACCEPT;
-	} else if (k < 54) {
+	} else if (k < (security_table ? 40 : 54)) {
+		/* --table security: more rules without a verdict, for SECMARK */
 		r->target = T_DROP;
 	} else if (k < 64) {
 		r->target = T_NONE;
@@ -588,6 +604,152 @@ static void gen_rule(struct ruleset *rs, struct rule *r, int chain)
 	/* a few broad rules, mostly ones that let packets go on */
 	if (!narrow(r) && pct(r->target == T_ACCEPT || r->target == T_DROP ? 96 : 80))
 		narrow_down(r);
+}
+
+/*
+ * --opt (or RULEGEN_OPT=1 in the environment): blocks of rules the optimiser
+ * (codegen/opt.h) turns into lookups, mixed with the ordinary random rules:
+ * runs that differ only in source or destination (one mask, or prefixes that
+ * nest), in exact ports, or in the whole 5-tuple, each run with one target,
+ * duplicates included; and long stretches of random rules whose targets all
+ * leave the chain (what a decision tree classifies).
+ */
+static bool opt_mode;
+
+static int terminal_target(struct ruleset *rs, int chain, struct rule *r)
+{
+	unsigned int k = rnd(100);
+	int t = user_chain_after(rs, chain);
+
+	if (k < 40)
+		return T_ACCEPT;
+	if (k < 80)
+		return T_DROP;
+	if (k < 88)
+		return T_RETURN;
+	if (t < 0)
+		return pct(50) ? T_ACCEPT : T_DROP;
+	r->tchain = t;
+	return T_GOTO;
+}
+
+/* A prefix of length len around a random address of the chain's pool. */
+static void block_addr(int chain, bool src, int len, uint32_t *a, uint32_t *m)
+{
+	*m = prefix_mask(len);
+	*a = (src ? rule_src(chain) : rule_dst(chain)) & *m;
+}
+
+static int gen_block(struct ruleset *rs, int chain, int budget)
+{
+	unsigned int kind = rnd(7);
+	int n = kind == 6 ? 48 + (int)rnd(150) : 16 + (int)rnd(64), made = 0;
+	struct rule tmpl, *prev = NULL;
+	int len = 16 + (int)rnd(17), target, tchain = 0;
+
+	if (n > budget)
+		n = budget;
+	if (kind == 6) {
+		/* A stretch for the classifier: random rules, leaving targets. */
+		for (; made < n && rs->nrules < MAX_RULES; made++) {
+			struct rule *r = &rs->rules[rs->nrules++];
+
+			gen_rule(rs, r, chain);
+			if (r->target != T_ACCEPT && r->target != T_DROP && r->target != T_RETURN &&
+			    r->target != T_GOTO)
+				r->target = terminal_target(rs, chain, r);
+		}
+		return made;
+	}
+	memset(&tmpl, 0, sizeof(tmpl));
+	tmpl.chain = chain;
+	tmpl.proto = -1;
+	target = terminal_target(rs, chain, &tmpl);
+	tchain = tmpl.tchain;
+	if (kind >= 2) {
+		tmpl.proto = pct(60) ? IPPROTO_TCP : IPPROTO_UDP;
+		tmpl.l4m = true;
+	} else if (pct(30)) {
+		tmpl.proto = pct(50) ? IPPROTO_TCP : IPPROTO_ICMP;
+	}
+	if (kind == 2 && pct(50)) { /* ports with a fixed network */
+		tmpl.src = true;
+		block_addr(chain, true, 24, &tmpl.saddr, &tmpl.smask);
+	}
+	if (pct(15)) {
+		tmpl.in = (!rs->chains[chain].builtin || chain != CH_OUTPUT) ? PICK(in_names) : NULL;
+		tmpl.in_inv = pct(20);
+	}
+	if (pct(8))
+		tmpl.comment = PICK(comments);
+	for (; made < n && rs->nrules < MAX_RULES; made++) {
+		struct rule *r = &rs->rules[rs->nrules++];
+
+		*r = tmpl;
+		r->num = ++rs->chains[chain].nrules;
+		r->target = target;
+		r->tchain = tchain;
+		if (prev && pct(5)) { /* a duplicate: the first one wins */
+			*r = *prev;
+			r->num = rs->chains[chain].nrules;
+			prev = r;
+			continue;
+		}
+		switch (kind) {
+		case 0: /* sources: one mask, or nesting prefixes */
+		case 1: {
+			bool src = kind == 0;
+			uint32_t *a = src ? &r->saddr : &r->daddr, *m = src ? &r->smask : &r->dmask;
+			int l = len;
+
+			if (len < 24 && prev && pct(30)) {
+				/* a prefix inside or around the previous one */
+				l = (int)(16 + rnd(17));
+				*m = prefix_mask(l);
+				*a = (src ? prev->saddr : prev->daddr) & *m;
+				if (l > 24 || pct(50))
+					*a |= rnd32() & ~*m;
+				*a &= *m;
+			} else {
+				if (len < 24)
+					l = (int)(16 + rnd(17));
+				block_addr(chain, src, l, a, m);
+			}
+			if (src)
+				r->src = true;
+			else
+				r->dst = true;
+			break;
+		}
+		case 2: /* ports */
+			r->dp = true;
+			r->dport.lo = r->dport.hi = pct(50) ? PICK(nice_ports) : (uint16_t)rnd(65536);
+			if (pct(30)) {
+				r->sp = true;
+				r->sport.lo = r->sport.hi = (uint16_t)rnd(65536);
+			}
+			break;
+		case 3: /* 5-tuple */
+			r->src = r->dst = r->sp = r->dp = true;
+			block_addr(chain, true, 32, &r->saddr, &r->smask);
+			block_addr(chain, false, 32, &r->daddr, &r->dmask);
+			r->sport.lo = r->sport.hi = (uint16_t)rnd(65536);
+			r->dport.lo = r->dport.hi = PICK(nice_ports);
+			break;
+		case 4: /* source and port */
+			r->src = r->dp = true;
+			block_addr(chain, true, 32, &r->saddr, &r->smask);
+			r->dport.lo = r->dport.hi = PICK(nice_ports);
+			break;
+		default: /* addresses of both */
+			r->src = r->dst = true;
+			block_addr(chain, true, 24, &r->saddr, &r->smask);
+			block_addr(chain, false, 32, &r->daddr, &r->dmask);
+			break;
+		}
+		prev = r;
+	}
+	return made;
 }
 
 static void gen_chains(struct ruleset *rs, int nuser)
@@ -638,6 +800,10 @@ static void gen_ruleset(struct ruleset *rs, int nrules, int nuser)
 			chain = w / 3;
 		else
 			chain = NBUILTIN + (w - NBUILTIN * 3) / 2;
+		if (opt_mode && pct(20)) {
+			i += gen_block(rs, chain, nrules - i) - 1;
+			continue;
+		}
 		gen_rule(rs, &rs->rules[rs->nrules++], chain);
 	}
 	/* most user chains should be called from somewhere */
@@ -801,6 +967,9 @@ static void put_rule(FILE *f, const struct ruleset *rs, const struct rule *r)
 		fprintf(f, " -m comment --comment \"%s\"", r->comment);
 	switch (r->target) {
 	case T_NONE:
+		if (security_table && (r->chain * 7 + r->num) % 3 != 0)
+			fprintf(f, " -j SECMARK --selctx %s",
+				sec_contexts[(r->chain + r->num) % ARRAY_SIZE(sec_contexts)]);
 		break;
 	case T_ACCEPT:
 		fputs(" -j ACCEPT", f);
@@ -829,8 +998,8 @@ static int write_ruleset(const struct ruleset *rs, const char *path, uint64_t se
 		fprintf(stderr, "rulegen: %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
-	fprintf(f, "# rulegen --seed %llu%s\n*filter\n", (unsigned long long)seed,
-		loop ? " --loop" : "");
+	fprintf(f, "# rulegen --seed %llu%s\n*%s\n", (unsigned long long)seed,
+		loop ? " --loop" : "", security_table ? "security" : "filter");
 	for (int i = 0; i < rs->nchains; i++) {
 		const struct chain *c = &rs->chains[i];
 
@@ -2100,14 +2269,18 @@ static void usage(FILE *f)
 	      "               [--pcap-output P3] [--nrules K] [--npackets M]\n"
 	      "       rulegen --seed N --loop --rules OUT.v4\n"
 	      "       rulegen --fixed [--pcap-input P1] [--pcap-forward P2] [--pcap-output P3]\n"
-	      "       (all forms: [--skip-edges KIND,...])\n"
+	      "       (all forms: [--skip-edges KIND,...] [--table filter|security] [--opt])\n"
 	      "\n"
 	      "Random filter-table rule sets (iptables-save syntax) and packets aimed at\n"
 	      "them, for tests/diff/run.sh. Each pcap gets a P.meta sidecar: one line per\n"
 	      "packet, \"N DATAGRAM DESCRIPTION\"; fragments of one datagram share DATAGRAM.\n"
 	      "--loop writes a rule set whose chains loop (the kernel refuses it, unless\n"
 	      "the loop is unreachable: seed % 4 == 3). --fixed writes ~30 fixed packets\n"
-	      "for corpus tests. --skip-edges KIND,... leaves out malformed packet kinds:\n",
+	      "for corpus tests. --table security writes the rules to the security table,\n"
+	      "some of them with -j SECMARK. --opt (or RULEGEN_OPT=1) mixes in blocks of\n"
+	      "rules the optimiser turns into hash, LPM and decision-tree lookups.\n"
+	      "--skip-edges KIND,... leaves out malformed\n"
+	      "packet kinds:\n",
 	      f);
 	for (int e = 1, col = 0; e < NEDGE; e++) {
 		if (col > 60) {
@@ -2132,16 +2305,19 @@ int main(int argc, char **argv)
 		{"loop", no_argument, NULL, 'L'},
 		{"fixed", no_argument, NULL, 'X'},
 		{"skip-edges", required_argument, NULL, 'E'},
+		{"table", required_argument, NULL, 'T'},
+		{"opt", no_argument, NULL, 'Z'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	const char *pcaps[NBUILTIN] = {0}, *rules = NULL;
+	const char *pcaps[NBUILTIN] = {0}, *rules = NULL, *env = getenv("RULEGEN_OPT");
 	unsigned long long seed = 1;
 	long nrules = 30, npackets = 300;
 	bool loop = false, fixed = false;
 	static struct ruleset rs;
 	int c, err;
 
+	opt_mode = env && *env && strcmp(env, "0");
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -2170,6 +2346,16 @@ int main(int argc, char **argv)
 			break;
 		case 'X':
 			fixed = true;
+			break;
+		case 'Z':
+			opt_mode = true;
+			break;
+		case 'T':
+			if (strcmp(optarg, "filter") && strcmp(optarg, "security")) {
+				usage(stderr);
+				return 2;
+			}
+			security_table = !strcmp(optarg, "security");
 			break;
 		case 'E':
 			if (skip_edges(optarg)) {
@@ -2208,7 +2394,8 @@ int main(int argc, char **argv)
 	if (loop)
 		gen_loop(&rs, (int)nrules, seed);
 	else
-		gen_ruleset(&rs, (int)nrules, (int)rnd(MAX_USER_CHAINS + 1));
+		/* --opt: big rule sets; fewer user chains keep jumps within BPF's 8 call frames */
+		gen_ruleset(&rs, (int)nrules, (int)rnd((opt_mode ? 4 : MAX_USER_CHAINS) + 1));
 	if (write_ruleset(&rs, rules, seed, loop))
 		return 1;
 	for (int i = 0; i < NBUILTIN; i++) {

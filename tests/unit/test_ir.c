@@ -17,8 +17,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <linux/netfilter/xt_comment.h>
-#include <linux/netfilter/xt_LOG.h>
-#include <linux/netfilter/xt_limit.h>
+#include <linux/netfilter/xt_LED.h>
+#include <linux/netfilter/xt_policy.h>
 
 #include "translator/diag.h"
 #include "translator/ext.h"
@@ -530,14 +530,14 @@ static void refuses_untranslated(void **state)
 	struct blob b;
 	size_t len;
 	struct ipt_replace *r;
-	struct xt_rateinfo limit = {.avg = 1, .burst = 5};
-	struct xt_log_info log = {.level = 4, .prefix = "x"};
+	struct xt_policy_info pol = {.flags = XT_POLICY_MATCH_IN};
+	struct xt_led_info led = {.id = "x"};
 
 	(void)state;
-	r = one_rule(&b, &len, NULL, "limit", 0, &limit, sizeof(limit));
+	r = one_rule(&b, &len, NULL, "policy", 0, &pol, sizeof(pol));
 	assert_refused(
 		r, len, -EOPNOTSUPP,
-		"filter/INPUT#1: match 'limit' (revision 0) is not supported by ipt2bpf yet");
+		"filter/INPUT#1: match 'policy' (revision 0) is not supported by ipt2bpf yet");
 	free(r);
 
 	blob_init(&b, "filter", FILTER_HOOKS);
@@ -547,13 +547,13 @@ static void refuses_untranslated(void **state)
 	blob_entry(&b, NULL);
 	blob_std(&b, VERDICT_ACCEPT);
 	blob_entry(&b, NULL);
-	blob_end(&b, "LOG", 0, &log, sizeof(log));
+	blob_end(&b, "LED", 0, &led, sizeof(led));
 	blob_policy(&b, OUT, VERDICT_ACCEPT);
 	blob_error(&b, "ERROR");
 	r = blob_finish(&b, &len);
 	assert_refused(
 		r, len, -EOPNOTSUPP,
-		"filter/OUTPUT#2: target 'LOG' (revision 0) is not supported by ipt2bpf yet");
+		"filter/OUTPUT#2: target 'LED' (revision 0) is not supported by ipt2bpf yet");
 	free(r);
 }
 

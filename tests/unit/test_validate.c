@@ -794,8 +794,42 @@ static void revisions(void **state)
 	assert_int_equal(ipt2bpf_ext_revision("comment", 0, false), 0);
 	assert_int_equal(ipt2bpf_ext_revision("ERROR", 0, true), 0);
 	/* Known to the kernel but not translated: iptables must not use it. */
-	assert_int_equal(ipt2bpf_ext_revision("conntrack", 3, false), -ENOENT);
-	assert_int_equal(ipt2bpf_ext_revision("LOG", 0, true), -ENOENT);
+	assert_int_equal(ipt2bpf_ext_revision("policy", 0, false), -ENOENT);
+	assert_int_equal(ipt2bpf_ext_revision("LED", 0, true), -ENOENT);
+	/*
+	 * Extension modules, in the revisions the kernel has (iptables 1.8.9 asks
+	 * for its newest first and falls back): mark and MARK have only 1 and 2.
+	 */
+	assert_int_equal(ipt2bpf_ext_revision("ttl", 0, false), 0);
+	assert_int_equal(ipt2bpf_ext_revision("tos", 0, false), -EPROTONOSUPPORT);
+	assert_int_equal(ipt2bpf_ext_revision("tos", 1, false), 1);
+	assert_int_equal(ipt2bpf_ext_revision("dscp", 0, false), 0);
+	assert_int_equal(ipt2bpf_ext_revision("ecn", 0, false), 0);
+	assert_int_equal(ipt2bpf_ext_revision("pkttype", 0, false), 0);
+	assert_int_equal(ipt2bpf_ext_revision("addrtype", 0, false), 1);
+	assert_int_equal(ipt2bpf_ext_revision("addrtype", 1, false), 1);
+	assert_int_equal(ipt2bpf_ext_revision("mac", 0, false), 0);
+	assert_int_equal(ipt2bpf_ext_revision("mark", 0, false), -EPROTONOSUPPORT);
+	assert_int_equal(ipt2bpf_ext_revision("mark", 1, false), 1);
+	assert_int_equal(ipt2bpf_ext_revision("u32", 0, false), 0);
+	assert_int_equal(ipt2bpf_ext_revision("string", 0, false), -EPROTONOSUPPORT);
+	assert_int_equal(ipt2bpf_ext_revision("string", 1, false), 1);
+	assert_int_equal(ipt2bpf_ext_revision("sctp", 0, false), 0);
+	assert_int_equal(ipt2bpf_ext_revision("esp", 0, false), 0);
+	assert_int_equal(ipt2bpf_ext_revision("ah", 0, false), 0);
+	assert_int_equal(ipt2bpf_ext_revision("tcpmss", 0, false), 0);
+	assert_int_equal(ipt2bpf_ext_revision("MARK", 0, true), -EPROTONOSUPPORT);
+	assert_int_equal(ipt2bpf_ext_revision("MARK", 2, true), 2);
+	assert_int_equal(ipt2bpf_ext_revision("CLASSIFY", 0, true), 0);
+	/*
+	 * Modules that only refuse, with their reason (owner, physdev, devgroup,
+	 * NFLOG, NFQUEUE, AUDIT, TCPMSS): iptables builds the rule as for the
+	 * kernel and the compiler says why it cannot translate it.
+	 */
+	assert_int_equal(ipt2bpf_ext_revision("owner", 1, false), 1);
+	assert_int_equal(ipt2bpf_ext_revision("NFQUEUE", 0, true), 3);
+	/* LOG has a module (codegen/t_LOG.c): translated. */
+	assert_int_equal(ipt2bpf_ext_revision("LOG", 0, true), 0);
 	assert_int_equal(ipt2bpf_ext_revision("nosuch", 0, false), -ENOENT);
 	assert_int_equal(ipt2bpf_ext_revision("tcp", 0, true), -ENOENT);
 	/* The kernel cuts the asked name at XT_EXTENSION_MAXNAMELEN - 1. */

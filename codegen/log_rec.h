@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The LOG target's record: what a program puts in the ring buffer for each
+ * packet a LOG rule sees, and what umh/rt_log.c turns into the kernel's
+ * nf_log_syslog line.  The main program's prologue copies the packet's
+ * headers into the per-CPU scratch record (chain functions never see the
+ * packet, only struct gen_pkt); the LOG rule adds its own identity and
+ * options and copies the record into the ring buffer.
+ */
+#ifndef IPT2BPF_LOG_REC_H
+#define IPT2BPF_LOG_REC_H
+
+#include <stdint.h>
+#include <linux/if_ether.h>
+#include <linux/netfilter/xt_LOG.h>
+
+#define IPT2BPF_MAP_LOG	    "ipt_log"	 /* BPF_MAP_TYPE_RINGBUF of records */
+#define IPT2BPF_MAP_LOG_SCR "ipt_logscr" /* PERCPU_ARRAY[1]: the record being built */
+#define IPT2BPF_LOG_RINGBUF (512U << 10)
+
+/*
+ * Bytes of the IP datagram kept: the deepest read of nf_log_syslog's
+ * dump_ipv4_packet() is an ICMP error's quoted TCP header with options
+ * (IP 60 + ICMP 8 + IP 60 + TCP 60 = 188 bytes).
+ */
+#define IPT2BPF_LOG_DATA 192
+
+#define IPT2BPF_LOG_MAGIC 0x4c4f4731 /* "LOG1": record layout version */
+
+/* ipt2bpf_log_rec.flags */
+#define IPT2BPF_LOG_F_VLAN 0x01 /* skb carried a VLAN tag (vlan_proto, vlan_tci) */
+#define IPT2BPF_LOG_F_MAC  0x02 /* mac[] holds the frame's Ethernet header */
+
+struct ipt2bpf_log_rec {
+	uint32_t magic;
+	uint8_t hook;  /* NF_INET_* the rule ran in */
+	uint8_t table; /* index of the table in the program set (0: filter) */
+	uint8_t flags; /* IPT2BPF_LOG_F_* */
+	uint8_t pad0;
+	uint32_t entry;		       /* the LOG entry's index in its table */
+	uint32_t iif;		       /* input device (INPUT, FORWARD), 0: none */
+	uint32_t oif;		       /* output device (FORWARD, OUTPUT), 0: none */
+	uint32_t mark;		       /* skb->mark as the rule saw it */
+	uint32_t len;		       /* skb->len at the hook: the datagram's tot_len */
+	uint32_t caplen;	       /* bytes of data[] that hold the datagram */
+	uint16_t vlan_proto, vlan_tci; /* network order proto, host order TCI */
+	uint8_t mac[ETH_HLEN];
+	uint8_t pad1[2];
+	struct xt_log_info info; /* the rule's level, flags and prefix */
+	uint8_t data[IPT2BPF_LOG_DATA];
+};
+
+#endif

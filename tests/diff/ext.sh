@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# tests/diff/ext.sh: the differential test of the extension matches and
+# targets (ttl, tos, dscp, ecn, mark, MARK, esp, ah, pkttype, mac, u32,
+# string, sctp, tcpmss, addrtype). The kernel is the oracle.
+#
+#   tests/diff/ext.sh [-f FAMILY[,FAMILY...]] [--keep-all]
+#
+# Per family, extgen (tests/tools/extgen.c) writes a rule set and, per chain,
+# packets aimed at the edges of each option (boundaries, negations, masks,
+# truncated headers, later fragments), with the skb mark each packet carries
+# (P.marks). kdiff loads the rules into iptables-legacy in the firewall
+# namespace and sends the packets (--marks: a raw-table MARK rule gives them
+# their mark; --keep-macs: their own source MAC and broadcast/multicast
+# destinations); `ipt2bpf trace` runs them through the compiled program
+# (--marks: skb->mark through BPF_PROG_TEST_RUN). Both print one JSON line per
+# packet and tests/diff/compare.sh compares them, exactly as tests/diff/run.sh
+# does. Every family's rule set must also pass the verifier in --mode xdp, or
+# be refused there with the extension named (mark and MARK: XDP has no mark,
+# TCPMSS: XDP cannot rewrite the packet).
+#
+# Targets that change the packet (tcpmss-tg: TCPMSS) are also compared by
+# what they leave: kdiff records what reaches the server namespace behind the
+# firewall after each FORWARD/OUTPUT packet (--capture-*), trace writes each
+# accepted packet as the program left it (--out-pcap), and extgen
+# --compare-out compares the two (IP length, transport bytes). vout's MTU is
+# 1400 for that family, so that --clamp-mss-to-pmtu has a path MTU to find.
+#
+# Environment: IPT2BPF (default build/ipt2bpf), O (build dir for the tools,
+# default build), DIFF_ID (namespace names), DIFF_OUT (default
+# tests/out/ext; failing cases are kept there).
+#
+# Exit status: 0 all agree, 1 mismatches, 2 the harness itself failed.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+O=${O:-build}
+[[ $O = /* ]] || O=$ROOT/$O
+IPT2BPF=${IPT2BPF:-$ROOT/build/ipt2bpf}
+[[ $IPT2BPF = /* ]] || IPT2BPF=$ROOT/$IPT2BPF
+DIFF_ID=${DIFF_ID:-ext$$}
+OUT=${DIFF_OUT:-$ROOT/tests/out/ext}
+FAMILIES=
+KEEP_ALL=0
+SHOW=10
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	-f) FAMILIES=${2//,/ }; shift ;;
+	--keep-all) KEEP_ALL=1 ;;
+	-h | --help) sed -n '4,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "usage: $0 [-f FAMILY[,FAMILY...]] [--keep-all]" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+die() {
+	echo "exttest: $*" >&2
+	exit 2
+}
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, iptables-legacy)"
+command -v iptables-legacy-restore >/dev/null || die "iptables-legacy-restore not found"
+make -s -C "$ROOT" O="$O" "$O/tests/extgen" "$O/tests/kdiff" >&2 || die "building extgen and kdiff failed"
+[ -x "$IPT2BPF" ] || die "$IPT2BPF not found"
+EXTGEN=$O/tests/extgen
+KDIFF=$O/tests/kdiff
+[ -n "$FAMILIES" ] || FAMILIES=$("$EXTGEN" --list | tr '\n' ' ')
+
+TOPO=$ROOT/tests/diff/topology.sh
+read -r NS_C NS_FW NS_S < <("$TOPO" names "$DIFF_ID")
+TMP=$(mktemp -d /tmp/exttest.XXXXXX)
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+	"$TOPO" down "$DIFF_ID" || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+"$TOPO" up "$DIFF_ID" || die "topology setup failed"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+in_fw() { ip netns exec "$NS_FW" "$@"; }
+
+total=0 mism=0 harness_fail=0 xdp_bad=0 outs=0 out_bad=0
+reports=$TMP/reports errors=$TMP/errors
+: >"$reports"
+: >"$errors"
+printf '%-10s %9s %10s %13s %s\n' family decisions mismatches "rules hit" "xdp"
+for fam in $FAMILIES; do
+	d=$TMP/$fam
+	mkdir -p "$d"
+	"$EXTGEN" --family "$fam" --rules "$d/rules.v4" --pcap-input "$d/INPUT.pcap" \
+		--pcap-forward "$d/FORWARD.pcap" --pcap-output "$d/OUTPUT.pcap" ||
+		die "extgen --family $fam failed"
+	keep=$KEEP_ALL fn=0 fm=0 outcmp=0
+	if [ "$fam" = tcpmss-tg ]; then
+		outcmp=1
+		in_fw ip link set vout mtu 1400
+		ip -n "$NS_S" link set vs mtu 1400
+	fi
+	for chain in INPUT FORWARD OUTPUT; do
+		[ -s "$d/$chain.pcap.meta" ] || continue
+		capk=() capb=()
+		if [ $outcmp = 1 ] && [ $chain != INPUT ]; then
+			capk=(--capture-ns "$NS_S" --capture-dev vs --capture-pcap "$d/$chain.kernel.out.pcap")
+			capb=(--out-pcap "$d/$chain.bpf.out.pcap")
+		fi
+		brc=0
+		in_fw "$IPT2BPF" trace "$d/rules.v4" --pcap "$d/$chain.pcap" --chain "$chain" \
+			--in vin --out vout --marks "$d/$chain.pcap.marks" --json "${capb[@]}" \
+			>"$d/$chain.bpf" 2>"$d/$chain.bpf.err" || brc=$?
+		krc=0
+		in_fw "$KDIFF" --rules "$d/rules.v4" --pcap "$d/$chain.pcap" --chain "$chain" \
+			--inject-ns "$NS_C" --inject-dev vc --marks "$d/$chain.pcap.marks" --keep-macs \
+			"${capk[@]}" >"$d/$chain.kernel" 2>"$d/$chain.kernel.err" || krc=$?
+		if [ $krc != 0 ]; then
+			echo "exttest: kdiff failed (status $krc) on $fam $chain:" >&2
+			head -5 "$d/$chain.kernel.err" >&2
+			harness_fail=1
+			keep=1
+			continue
+		fi
+		if [ $brc != 0 ]; then
+			echo "error: $OUT/$fam $chain: ipt2bpf trace failed (status $brc):" \
+				"$(head -c 400 "$d/$chain.bpf.err")" >>"$errors"
+			keep=1
+		fi
+		SHOW=$SHOW "$ROOT/tests/diff/compare.sh" "$d/$chain.pcap.meta" "$d/$chain.kernel" \
+			"$d/$chain.bpf" "$chain" "$OUT/$fam/rules.v4" >"$d/$chain.cmp"
+		n=$(sed -n 's/^decisions //p' "$d/$chain.cmp")
+		m=$(sed -n 's/^mismatches //p' "$d/$chain.cmp")
+		fn=$((fn + n))
+		fm=$((fm + m))
+		grep '^mismatch:\|^  ' "$d/$chain.cmp" >>"$reports" || true
+		[ "$m" = 0 ] || keep=1
+		if [ ${#capk[@]} -gt 0 ] && [ $brc = 0 ]; then
+			orc=0
+			"$EXTGEN" --compare-out "$d/$chain.kernel.out.pcap" "$d/$chain.bpf.out.pcap" \
+				>"$d/$chain.out.cmp" || orc=$?
+			n=$(sed -n 's/^out \([0-9]*\) compared, \([0-9]*\) differ$/\1 \2/p' "$d/$chain.out.cmp")
+			outs=$((outs + ${n% *}))
+			out_bad=$((out_bad + ${n#* }))
+			if [ $orc != 0 ]; then
+				keep=1
+				sed "s|^out-mismatch:|mismatch: $OUT/$fam $chain (packet as left):|" \
+					"$d/$chain.out.cmp" | grep -v '^out ' >>"$reports"
+			fi
+		fi
+	done
+	if [ $outcmp = 1 ]; then
+		in_fw ip link set vout mtu 1500
+		ip -n "$NS_S" link set vs mtu 1500
+	fi
+	# how much of the rule set the packets exercised
+	nr=$(grep -c '^-A' "$d/rules.v4" || true)
+	nh=$(cat "$d"/*.kernel 2>/dev/null | { grep -o '"[^"]*#[0-9]*"' || true; } | sort -u | wc -l)
+	# the same rules must load in --mode xdp, or be refused naming the extension
+	xdp=ok
+	if ! "$IPT2BPF" "$d/rules.v4" --mode xdp -o "$d/xdp.o" >/dev/null 2>"$d/xdp.err"; then
+		if { grep -q "'mark'\|'MARK'" "$d/xdp.err" && [ "$fam" = mark ]; } ||
+			{ grep -q "'TCPMSS'" "$d/xdp.err" && [ "$fam" = tcpmss-tg ]; }; then
+			xdp=refused
+		else
+			xdp=FAIL
+			xdp_bad=$((xdp_bad + 1))
+			echo "error: $fam: --mode xdp: $(head -c 300 "$d/xdp.err")" >>"$errors"
+			keep=1
+		fi
+	fi
+	printf '%-10s %9d %10d %6d of %3d %s\n' "$fam" "$fn" "$fm" "$nh" "$nr" "$xdp"
+	total=$((total + fn))
+	mism=$((mism + fm))
+	if [ "$keep" = 1 ]; then
+		rm -rf "${OUT:?}/$fam"
+		cp -r "$d" "$OUT/$fam"
+	fi
+	rm -rf "$d"
+done
+
+echo "exttest: $total packet decisions, $mism mismatches"
+[ $outs = 0 ] || echo "exttest: packets as the targets left them: $outs compared, $out_bad differ"
+cat "$errors"
+if [ -s "$reports" ]; then
+	awk -v max="$SHOW" '/^mismatch:/ { n++ } n <= max' "$reports"
+	[ "$mism" -le "$SHOW" ] || echo "... (first $SHOW of $mism shown; cases kept in $OUT)"
+fi
+[ $harness_fail = 0 ] || exit 2
+[ $mism = 0 ] && [ $out_bad = 0 ] && [ ! -s "$errors" ] || exit 1
+exit 0
