@@ -153,6 +153,7 @@ bench: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory all tools
 	@bash scripts/bench.sh
 	@bash scripts/bench-dropin.sh
+	@O=$(O) bash scripts/bench-ct.sh
 
 # The kernel regression harness (scripts/qemu-check: the suite on the host and
 # on Debian's kernels in QEMU) and the kernel's bpfilter path (scripts/qemu-umh:

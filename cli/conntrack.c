@@ -34,16 +34,11 @@
 #define NS_PER_S 1000000000ULL
 
 static const char *const tcp_state_names[] = {
-	[TCP_CONNTRACK_NONE] = "NONE",
-	[TCP_CONNTRACK_SYN_SENT] = "SYN_SENT",
-	[TCP_CONNTRACK_SYN_RECV] = "SYN_RECV",
-	[TCP_CONNTRACK_ESTABLISHED] = "ESTABLISHED",
-	[TCP_CONNTRACK_FIN_WAIT] = "FIN_WAIT",
-	[TCP_CONNTRACK_CLOSE_WAIT] = "CLOSE_WAIT",
-	[TCP_CONNTRACK_LAST_ACK] = "LAST_ACK",
-	[TCP_CONNTRACK_TIME_WAIT] = "TIME_WAIT",
-	[TCP_CONNTRACK_CLOSE] = "CLOSE",
-	[TCP_CONNTRACK_SYN_SENT2] = "SYN_SENT2",
+	[TCP_CONNTRACK_NONE] = "NONE",	       [TCP_CONNTRACK_SYN_SENT] = "SYN_SENT",
+	[TCP_CONNTRACK_SYN_RECV] = "SYN_RECV", [TCP_CONNTRACK_ESTABLISHED] = "ESTABLISHED",
+	[TCP_CONNTRACK_FIN_WAIT] = "FIN_WAIT", [TCP_CONNTRACK_CLOSE_WAIT] = "CLOSE_WAIT",
+	[TCP_CONNTRACK_LAST_ACK] = "LAST_ACK", [TCP_CONNTRACK_TIME_WAIT] = "TIME_WAIT",
+	[TCP_CONNTRACK_CLOSE] = "CLOSE",       [TCP_CONNTRACK_SYN_SENT2] = "SYN_SENT2",
 };
 
 static const char *const stat_names[GEN_CT_STAT_MAX] = {
@@ -122,8 +117,8 @@ static void print_entry(FILE *f, const struct gen_ct_entry *e, uint64_t now, boo
 				    : NULL;
 
 	if (json) {
-		fprintf(f, "{\"proto\":\"%s\",\"protonum\":%u,\"timeout\":%llu,", proto_name(e->proto),
-			e->proto, (unsigned long long)left);
+		fprintf(f, "{\"proto\":\"%s\",\"protonum\":%u,\"timeout\":%llu,",
+			proto_name(e->proto), e->proto, (unsigned long long)left);
 		if (state)
 			fprintf(f, "\"state\":\"%s\",", state);
 		fprintf(f, "\"orig\":");
@@ -216,8 +211,8 @@ static int ct_stats(int map_fd, int stats_fd, uint64_t now, bool json, FILE *f)
 	if (evicted < 0)
 		evicted = 0;
 	if (json) {
-		fprintf(f, "{\"entries\":%lu,\"live\":%lu,\"max\":%u,\"evicted\":%ld", present, live,
-			GEN_CT_MAX_ENTRIES, evicted);
+		fprintf(f, "{\"entries\":%lu,\"live\":%lu,\"max\":%u,\"evicted\":%ld", present,
+			live, GEN_CT_MAX_ENTRIES, evicted);
 		for (int i = 0; i < GEN_CT_STAT_MAX; i++)
 			fprintf(f, ",\"%s\":%llu", stat_names[i], (unsigned long long)sum[i]);
 		fprintf(f, "}\n");
@@ -301,21 +296,12 @@ static void conntrack_usage(FILE *f)
 		cli_prog, cli_prog);
 }
 
-static int shared_fd(const char *dir, const char *name)
-{
-	char path[PATH_MAX];
-
-	if (snprintf(path, sizeof(path), "%s/shared/%s", dir, name) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	return bpf_obj_get(path);
-}
-
 int cli_conntrack(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"list", no_argument, NULL, 'L'},   {"stats", no_argument, NULL, 'S'},
-		{"flush", no_argument, NULL, 'F'},  {"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},   {},
+		{"list", no_argument, NULL, 'L'},  {"stats", no_argument, NULL, 'S'},
+		{"flush", no_argument, NULL, 'F'}, {"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},  {},
 	};
 	_free_ipt2bpf_rt_ struct ipt2bpf_runtime *rt = NULL;
 	struct ipt2bpf_diag d = {0};
@@ -336,7 +322,8 @@ int cli_conntrack(int argc, char **argv)
 			conntrack_usage(stdout);
 			return CLI_EXIT_OK;
 		default:
-			fprintf(stderr, "Try `%s conntrack --help' for more information.\n", cli_prog);
+			fprintf(stderr, "Try `%s conntrack --help' for more information.\n",
+				cli_prog);
 			return CLI_EXIT_PARAM;
 		}
 	}
@@ -346,7 +333,7 @@ int cli_conntrack(int argc, char **argv)
 		fprintf(stderr, "%s conntrack: %s\n", cli_prog, d.msg);
 		return CLI_EXIT_FAIL;
 	}
-	map_fd = shared_fd(ipt2bpf_rt_dir(rt), GEN_CT_MAP);
+	map_fd = ipt2bpf_rt_shared_map(rt, GEN_CT_MAP);
 	if (map_fd < 0) {
 		fprintf(stderr,
 			"%s conntrack: no connection table in %s (no rule set loaded, or none "
@@ -354,7 +341,7 @@ int cli_conntrack(int argc, char **argv)
 			cli_prog, ipt2bpf_rt_dir(rt));
 		return CLI_EXIT_FAIL;
 	}
-	stats_fd = shared_fd(ipt2bpf_rt_dir(rt), GEN_CT_STATS_MAP);
+	stats_fd = ipt2bpf_rt_shared_map(rt, GEN_CT_STATS_MAP);
 	switch (cmd) {
 	case 'L': {
 		int n = ct_list(map_fd, mono_ns(), json, stdout);

@@ -44,10 +44,12 @@ struct trace_opts {
 	bool pcap_time; /* each packet's pcap timestamp is the programs' clock */
 	const char *marks; /* --marks FILE: each packet's skb->mark, one number per line */
 	const char *out_pcap; /* --out-pcap FILE: each accepted packet as the program left it */
+	const char *prio_out; /* --priorities-out FILE: "N PRIORITY" per packet (CLASSIFY) */
 	const char *chains; /* --chains FILE: each packet's chain, one per line */
 	const char *ct_set[32]; /* --ct-set NAME=VALUE: connection tracker settings */
 	unsigned int n_ct_set;
 	bool ct_list; /* --ct-list: the connection table after the last packet (stderr) */
+	const char *timing; /* --timing FILE: each packet's run time (ns), one per line */
 };
 
 static void trace_usage(FILE *f)
@@ -71,6 +73,8 @@ static void trace_usage(FILE *f)
 		"                  per line (decimal or 0x hex), in packet order; default 0\n"
 		"  --out-pcap FILE each accepted packet as the program left it (TCPMSS), its\n"
 		"                  timestamp the packet's number in FILE\n"
+		"  --priorities-out FILE  \"N PRIORITY\" per packet: skb->priority as the\n"
+		"                  program left it (CLASSIFY)\n"
 		"  --pcap-time     the packets' pcap timestamps are the clock the rules see\n"
 		"                  (limit, hashlimit, recent, conntrack timeouts), in ns and in\n"
 		"                  jiffies at the running kernel's HZ; default: the real clock\n"
@@ -81,6 +85,8 @@ static void trace_usage(FILE *f)
 		"                  nf_conntrack_* sysctl NAME (timeouts in seconds, tcp_loose,\n"
 		"                  tcp_be_liberal, tcp_max_retrans); default: the kernel's\n"
 		"  --ct-list       print the connection table after the last packet (stderr)\n"
+		"  --timing FILE   each packet's program run time in ns (BPF_PROG_TEST_RUN's\n"
+		"                  duration), one line per packet (make bench)\n"
 		"\n"
 		"verdict is ACCEPT, DROP, or PASS for packets the chain never sees (not IPv4, or "
 		"an\n"
@@ -403,7 +409,8 @@ static int run_trace(const struct trace_opts *o, struct cli_tables *tables)
 	unsigned long n = 0;
 	int prog_fd = -1, cfg_fd, err, rc = CLI_EXIT_FAIL;
 	int hook_fd[NF_INET_NUMHOOKS] = {-1, -1, -1, -1, -1}, cur_hook = o->hook;
-	FILE *chains = NULL, *marks = NULL, *outp = NULL;
+	FILE *chains = NULL, *marks = NULL, *outp = NULL, *timing = NULL, *priop = NULL;
+	struct __sk_buff skb_out;
 	struct trace_rxdev rxdev;
 	struct __sk_buff skb_ctx;
 	uint32_t mark;
@@ -454,6 +461,8 @@ static int run_trace(const struct trace_opts *o, struct cli_tables *tables)
 	/* --chains: OUTPUT packets leave by --out */
 	if (!err && o->chains && strcmp(o->in, o->out))
 		err = ipt2bpf_ifaces_set(ps, &l, TRACE_IFINDEX_OUT, o->out);
+	/* TCPMSS --clamp-mss-to-pmtu looks routes up as received on the real --in. */
+	cfg.fib_iif = trace_ifindex(o->in);
 	if (!err && bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY))
 		err = -errno;
 	if (!err) {
@@ -472,6 +481,10 @@ static int run_trace(const struct trace_opts *o, struct cli_tables *tables)
 	if (rc != CLI_EXIT_OK)
 		goto out;
 	rc = CLI_EXIT_FAIL;
+	if (o->timing && !(timing = fopen(o->timing, "we"))) {
+		fprintf(stderr, "%s: %s: %s\n", cli_prog, o->timing, strerror(errno));
+		goto out;
+	}
 	if (o->chains && !(chains = fopen(o->chains, "re"))) {
 		fprintf(stderr, "%s: %s: %s\n", cli_prog, o->chains, strerror(errno));
 		rc = CLI_EXIT_PARAM;
@@ -479,6 +492,10 @@ static int run_trace(const struct trace_opts *o, struct cli_tables *tables)
 	}
 	if (o->out_pcap && !(outp = trace_out_open(o->out_pcap))) {
 		fprintf(stderr, "%s: %s: %s\n", cli_prog, o->out_pcap, strerror(errno));
+		goto out;
+	}
+	if (o->prio_out && !(priop = fopen(o->prio_out, "we"))) {
+		fprintf(stderr, "%s: %s: %s\n", cli_prog, o->prio_out, strerror(errno));
 		goto out;
 	}
 	if (o->marks && !(marks = fopen(o->marks, "re"))) {
@@ -579,6 +596,9 @@ static int run_trace(const struct trace_opts *o, struct cli_tables *tables)
 		skb_ctx.ifindex = trace_frame_pkt_type(cur_hook, &rxdev, pc.buf);
 		run.ctx_in = &skb_ctx;
 		run.ctx_size_in = sizeof(skb_ctx);
+		memset(&skb_out, 0, sizeof(skb_out));
+		run.ctx_out = &skb_out;
+		run.ctx_size_out = sizeof(skb_out);
 		run.data_in = pc.buf;
 		run.data_size_in = len;
 		run.data_out = out_buf;
@@ -587,6 +607,8 @@ static int run_trace(const struct trace_opts *o, struct cli_tables *tables)
 			err = -errno;
 			break;
 		}
+		if (timing)
+			fprintf(timing, "%u\n", run.duration);
 		trace_log_reset(&tl);
 		if (log) {
 			err = ipt2bpf_log_poll(log, 0, trace_log_line, &tl);
@@ -623,6 +645,8 @@ static int run_trace(const struct trace_opts *o, struct cli_tables *tables)
 			tl.reply_len = run.data_size_out;
 		}
 		print_result(o, n, verdict, tt, ps->n_tables, &tl);
+		if (priop)
+			fprintf(priop, "%lu %u\n", n, skb_out.priority);
 		if (outp && run.retval == TC_ACT_OK) {
 			err = trace_out_write(outp, n, out_buf, run.data_size_out);
 			if (err)
@@ -651,8 +675,14 @@ out_free:
 out:
 	if (chains)
 		fclose(chains);
+	if (timing)
+		fclose(timing);
 	if (marks)
 		fclose(marks);
+	if (priop && fclose(priop) && rc == CLI_EXIT_OK) {
+		fprintf(stderr, "%s: %s: %s\n", cli_prog, o->prio_out, strerror(errno));
+		rc = CLI_EXIT_FAIL;
+	}
 	if (outp && fclose(outp) && rc == CLI_EXIT_OK) {
 		fprintf(stderr, "%s: %s: %s\n", cli_prog, o->out_pcap, strerror(errno));
 		rc = CLI_EXIT_FAIL;
@@ -675,9 +705,11 @@ int cli_trace(int argc, char **argv)
 		{"pcap-time", no_argument, NULL, 'T'},
 		{"marks", required_argument, NULL, 'M'},
 		{"out-pcap", required_argument, NULL, 'O'},
+		{"priorities-out", required_argument, NULL, 'R'},
 		{"chains", required_argument, NULL, 'C'},
 		{"ct-set", required_argument, NULL, 'S'},
 		{"ct-list", no_argument, NULL, 'L'},
+		{"timing", required_argument, NULL, 1001},
 		{"blob", required_argument, NULL, 'b'},
 		{"table", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
@@ -723,6 +755,9 @@ int cli_trace(int argc, char **argv)
 		case 'O':
 			o.out_pcap = optarg;
 			break;
+		case 'R':
+			o.prio_out = optarg;
+			break;
 		case 'C':
 			o.chains = optarg;
 			break;
@@ -735,6 +770,9 @@ int cli_trace(int argc, char **argv)
 			break;
 		case 'L':
 			o.ct_list = true;
+			break;
+		case 1001:
+			o.timing = optarg;
 			break;
 		case 'b':
 			in.blob = optarg;

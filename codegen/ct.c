@@ -25,7 +25,7 @@
 
 /* ct_bpf.c's view of gen_pkt must be gen_pkt's (ct.h: struct gen_ct_pkt). */
 #define SAME(f)                                                                                    \
-	_Static_assert(offsetof(struct gen_ct_pkt, f) == offsetof(struct gen_pkt, f) &&          \
+	_Static_assert(offsetof(struct gen_ct_pkt, f) == offsetof(struct gen_pkt, f) &&            \
 			       sizeof(((struct gen_ct_pkt *)0)->f) ==                              \
 				       sizeof(((struct gen_pkt *)0)->f),                           \
 		       "struct gen_ct_pkt." #f " differs from struct gen_pkt")
@@ -56,10 +56,17 @@ SAME(ct_flags);
 SAME(mod_flags);
 _Static_assert(GEN_CT_PF_CT_MARK == GEN_PF_CT_MARK && GEN_CT_PF_CT_SECMARK == GEN_PF_CT_SECMARK,
 	       "GEN_CT_PF_* differ from GEN_PF_*");
-_Static_assert((int)TCP_CONNTRACK_TIMEOUT_MAX <= (int)GEN_CT_T_UDP, "TCP timeouts overlap GEN_CT_T_UDP");
+_Static_assert((int)TCP_CONNTRACK_TIMEOUT_MAX <= (int)GEN_CT_T_UDP,
+	       "TCP timeouts overlap GEN_CT_T_UDP");
 
-extern const unsigned char gen_ct_obj_tc[], gen_ct_obj_tc_end[];
-extern const unsigned char gen_ct_obj_xdp[], gen_ct_obj_xdp_end[];
+/*
+ * ct_blob.S (the Makefile builds it); weak, so that a build of the library's
+ * C sources alone (scripts/fuzz.sh) links and says "no tracker" if asked.
+ */
+extern const unsigned char gen_ct_obj_tc[] __attribute__((weak));
+extern const unsigned char gen_ct_obj_tc_end[] __attribute__((weak));
+extern const unsigned char gen_ct_obj_xdp[] __attribute__((weak));
+extern const unsigned char gen_ct_obj_xdp_end[] __attribute__((weak));
 
 /* ------------------------------------------------------------ the object */
 
@@ -119,6 +126,8 @@ static int obj_parse(struct ct_obj *o, const unsigned char *start, const unsigne
 	int err = 0;
 
 	o->parsed = true;
+	if (end - start <= 0)
+		return obj_fail(o, -ENOENT, "not built into this binary (codegen/ct_blob.S)");
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return obj_fail(o, -EINVAL, "libelf is unusable");
 	elf = elf_memory((char *)start, (size_t)(end - start));
@@ -196,7 +205,8 @@ static int obj_parse(struct ct_obj *o, const unsigned char *start, const unsigne
 		gelf_getshdr(relscn, &rsh);
 		rels = elf_getdata(relscn, NULL);
 		if (!rels) {
-			err = obj_fail(o, -EINVAL, "the tracker object's relocations are unreadable");
+			err = obj_fail(o, -EINVAL,
+				       "the tracker object's relocations are unreadable");
 			goto out;
 		}
 		o->n_relocs = (uint32_t)(rels->d_size / sizeof(GElf_Rel));
@@ -232,7 +242,8 @@ static int obj_parse(struct ct_obj *o, const unsigned char *start, const unsigne
 	qsort(o->relocs, o->n_relocs, sizeof(*o->relocs), reloc_cmp);
 	/* Internal calls would need their own function entries: everything must be inlined. */
 	for (uint32_t i = 0; i < o->n_insns; i++)
-		if (o->insns[i].code == (BPF_JMP | BPF_CALL) && o->insns[i].src_reg == BPF_PSEUDO_CALL) {
+		if (o->insns[i].code == (BPF_JMP | BPF_CALL) &&
+		    o->insns[i].src_reg == BPF_PSEUDO_CALL) {
 			err = obj_fail(o, -EINVAL, "the tracker object calls a BPF function");
 			goto out;
 		}
@@ -266,8 +277,8 @@ static int ct_map(struct gen *g, const char *name)
 		return gen_map_get(g, GEN_CT_SCR_MAP, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
 				   sizeof(struct gen_ct_scratch), 1, 0, false);
 	if (!strcmp(name, GEN_CT_STATS_MAP))
-		return gen_map_get(g, GEN_CT_STATS_MAP, BPF_MAP_TYPE_PERCPU_ARRAY,
-				   sizeof(uint32_t), sizeof(uint64_t), GEN_CT_STAT_MAX, 0, true);
+		return gen_map_get(g, GEN_CT_STATS_MAP, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
+				   sizeof(uint64_t), GEN_CT_STAT_MAX, 0, true);
 	if (!strcmp(name, GEN_CT_CFG_MAP))
 		return gen_map_get(g, GEN_CT_CFG_MAP, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
 				   sizeof(struct gen_ct_cfg), 1, 0, true);
@@ -455,6 +466,8 @@ static const struct {
 	{"udp_timeout_stream", GEN_CT_T_UDP_STREAM, 120},
 	{"icmp_timeout", GEN_CT_T_ICMP, 30},
 	{"generic_timeout", GEN_CT_T_GENERIC, 600},
+	{"gre_timeout", GEN_CT_T_GRE, 30},
+	{"gre_timeout_stream", GEN_CT_T_GRE_STREAM, 180},
 	{"tcp_loose", -1, 1},
 	{"tcp_be_liberal", -2, 0},
 	{"tcp_max_retrans", -3, 3},

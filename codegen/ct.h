@@ -71,18 +71,18 @@ struct gen_ct_tcp_seen {
 
 struct gen_ct_entry {
 	/* Original direction tuple (the reply tuple is its inverse: no NAT). */
-	__u32 src, dst;	    /* network order */
-	__u16 sport, dport; /* network order (ICMP: id, type << 8 | code), as tuple u.all */
+	__u32 src, dst;	      /* network order */
+	__u16 sport, dport;   /* network order (ICMP: id, type << 8 | code), as tuple u.all */
 	__u16 rsport, rdport; /* the reply tuple's (ICMP: id, reply type << 8 | code) */
 	__u8 proto;
-	__u8 state;	  /* TCP_CONNTRACK_* */
-	__u8 last_dir;	  /* TCP: the kernel's ip_ct_tcp.last_dir ... */
+	__u8 state;    /* TCP_CONNTRACK_* */
+	__u8 last_dir; /* TCP: the kernel's ip_ct_tcp.last_dir ... */
 	__u8 last_index;
 	__u32 status; /* IPS_* */
 	__u32 mark;
-	__u32 secmark; /* label id (CONNSECMARK) */
-	__u64 expires; /* ns clock at which it times out */
-	__u64 start;   /* ns clock when it was created */
+	__u32 secmark;	 /* label id (CONNSECMARK) */
+	__u64 expires;	 /* ns clock at which it times out */
+	__u64 start;	 /* ns clock when it was created */
 	__u64 stream_ts; /* UDP: ns clock after which it is a stream */
 	struct gen_ct_tcp_seen seen[2];
 	__u32 last_seq, last_ack, last_end;
@@ -107,10 +107,10 @@ struct gen_ct_entry {
 struct gen_ct_scratch {
 	struct gen_ct_key key;
 	struct gen_ct_entry ent; /* pending new entry, or a copy of the found one */
-	__u64 now;   /* set by the prologue: the clock (ns) */
-	__u32 arg;   /* set by the prologue: NF_INET_* hook | GEN_CT_ARG_* */
-	__u32 plen;  /* set by the prologue: bytes in pbuf */
-	__u32 flags; /* GEN_CTS_* */
+	__u64 now;		 /* set by the prologue: the clock (ns) */
+	__u32 arg;		 /* set by the prologue: NF_INET_* hook | GEN_CT_ARG_* */
+	__u32 plen;		 /* set by the prologue: bytes in pbuf */
+	__u32 flags;		 /* GEN_CTS_* */
 	__u32 pad;
 	/* set by the prologue: the transport header's first bytes (at most GEN_CT_PBUF_LOAD) */
 	__u8 pbuf[GEN_CT_PBUF];
@@ -131,6 +131,8 @@ enum {
 	GEN_CT_T_UDP_STREAM,
 	GEN_CT_T_ICMP,
 	GEN_CT_T_GENERIC,
+	GEN_CT_T_GRE,	     /* nf_conntrack_gre_timeout */
+	GEN_CT_T_GRE_STREAM, /* nf_conntrack_gre_timeout_stream */
 	GEN_CT_T_MAX,
 };
 
@@ -180,9 +182,9 @@ struct gen_ct_pkt {
 };
 
 /* Third argument of ct_in(): the hook, and flags. */
-#define GEN_CT_ARG_HOOK	   0xff
-#define GEN_CT_ARG_LO	   0x100 /* TC ingress on loopback: OUTPUT already tracked it */
-#define GEN_CT_ARG_NOFRAG  0x200 /* reserved */
+#define GEN_CT_ARG_HOOK	  0xff
+#define GEN_CT_ARG_LO	  0x100 /* TC ingress on loopback: OUTPUT already tracked it */
+#define GEN_CT_ARG_NOFRAG 0x200 /* reserved */
 
 /* gen_pkt.mod_flags bits the tracker reads (GEN_PF_*; ct.c asserts they agree) */
 #define GEN_CT_PF_CT_MARK    0x02

@@ -25,6 +25,8 @@
  * Everything is inlined into the two functions: the splicer copies .text as
  * is and only rewrites map references (no calls inside, no .rodata).
  */
+/* BPF only: a host compiler of all of codegen (scripts/fuzz.sh) gets an empty unit. */
+#ifdef __bpf__
 #include <linux/bpf.h>
 #include <linux/types.h>
 #include <linux/in.h>
@@ -36,11 +38,10 @@
 
 #include "ct.h"
 
-#define ETH_HLEN  14
-#define NS_PER_S  1000000000ULL
-#define IP_MF	  0x2000
+#define ETH_HLEN       14
+#define NS_PER_S       1000000000ULL
+#define IP_MF	       0x2000
 #define NR_ICMP_TYPES_ 18
-
 
 #define INLINE static __always_inline
 /* The two entry points: global symbols the splicer finds (a test build makes them static). */
@@ -124,7 +125,7 @@ struct {
 #define sIG TCP_CONNTRACK_IGNORE
 #define ROW(a, b, c, d, e, f, g, h, i, j)                                                          \
 	((__u64)(a) | (__u64)(b) << 4 | (__u64)(c) << 8 | (__u64)(d) << 12 | (__u64)(e) << 16 |    \
-	 (__u64)(f) << 20 | (__u64)(g) << 24 | (__u64)(h) << 28 | (__u64)(i) << 32 |             \
+	 (__u64)(f) << 20 | (__u64)(g) << 24 | (__u64)(h) << 28 | (__u64)(i) << 32 |               \
 	 (__u64)(j) << 36)
 
 /* sNO, sSS, sSR, sES, sFW, sCW, sLA, sTW, sCL, sS2 */
@@ -149,12 +150,12 @@ INLINE __u32 tcp_next(__u32 dir, __u32 index, __u32 old)
 	else if (index == TCP_NONE_SET)
 		row = X_NONE;
 	else if (!dir)
-		row = index == TCP_SYN_SET ? O_SYN
+		row = index == TCP_SYN_SET	? O_SYN
 		      : index == TCP_SYNACK_SET ? O_SYNACK
 		      : index == TCP_FIN_SET	? O_FIN
 						: O_ACK;
 	else
-		row = index == TCP_SYN_SET ? R_SYN
+		row = index == TCP_SYN_SET	? R_SYN
 		      : index == TCP_SYNACK_SET ? R_SYNACK
 		      : index == TCP_FIN_SET	? R_FIN
 						: R_ACK;
@@ -220,9 +221,9 @@ struct tmo {
  * the kernel's.  Constant offsets into cfg, one per case: a variable index
  * would make the verifier track t precisely and multiply its states.
  */
-#define TMO(idx)                                                                           \
-	case idx:                                                                          \
-		s = cfg->timeout[idx];                                                         \
+#define TMO(idx)                                                                                   \
+	case idx:                                                                                  \
+		s = cfg->timeout[idx];                                                             \
 		break
 
 INLINE __u64 timeout_ns(const struct gen_ct_cfg *cfg, __u32 t)
@@ -244,6 +245,8 @@ INLINE __u64 timeout_ns(const struct gen_ct_cfg *cfg, __u32 t)
 		TMO(GEN_CT_T_UDP);
 		TMO(GEN_CT_T_UDP_STREAM);
 		TMO(GEN_CT_T_ICMP);
+		TMO(GEN_CT_T_GRE);
+		TMO(GEN_CT_T_GRE_STREAM);
 	default:
 		s = cfg->timeout[GEN_CT_T_GENERIC];
 		break;
@@ -347,8 +350,7 @@ INLINE void tcp_options(const struct tcpinfo *ti, __u8 *scale, __u8 *flags)
 
 INLINE int icmp_request_type(__u8 t)
 {
-	return t == ICMP_ECHO || t == ICMP_TIMESTAMP || t == ICMP_INFO_REQUEST ||
-	       t == ICMP_ADDRESS;
+	return t == ICMP_ECHO || t == ICMP_TIMESTAMP || t == ICMP_INFO_REQUEST || t == ICMP_ADDRESS;
 }
 
 /* invmap[]: the reply type of a query type and back, 0xff: none. */
@@ -395,7 +397,8 @@ INLINE void make_key(struct gen_ct_key *k, const struct tuple *t)
 		k->a0 = req ? t->src : t->dst;
 		k->a1 = req ? t->dst : t->src;
 		k->p0 = t->sport;
-		k->p1 = bpf_htons((__u16)((req ? t->itype : icmp_invert(t->itype)) << 8 | t->icode));
+		k->p1 = bpf_htons(
+			(__u16)((req ? t->itype : icmp_invert(t->itype)) << 8 | t->icode));
 		return;
 	}
 	if (t->src < t->dst || (t->src == t->dst && t->sport <= t->dport)) {
@@ -416,8 +419,7 @@ INLINE __u8 tuple_dir(const struct gen_ct_entry *e, const struct tuple *t)
 {
 	if (t->icmp)
 		return icmp_request_type(t->itype) ? IP_CT_DIR_ORIGINAL : IP_CT_DIR_REPLY;
-	return t->src == e->src && t->sport == e->sport && t->dst == e->dst &&
-			       t->dport == e->dport
+	return t->src == e->src && t->sport == e->sport && t->dst == e->dst && t->dport == e->dport
 		       ? IP_CT_DIR_ORIGINAL
 		       : IP_CT_DIR_REPLY;
 }
@@ -496,8 +498,8 @@ INLINE int tcp_in_window(struct gen_ct_entry *e, struct gen_ct_tcp_seen *sender,
 		__u32 overshot = end - sender->td_maxend + 1;
 		int ack_ok = after(sack, receiver->td_end - maxackwin - 1);
 
-		in_recv_win = receiver->td_maxwin &&
-			      after(end, sender->td_end - receiver->td_maxwin - 1);
+		in_recv_win =
+			receiver->td_maxwin && after(end, sender->td_end - receiver->td_maxwin - 1);
 		if (in_recv_win && ack_ok && overshot <= receiver->td_maxwin &&
 		    before(sack, receiver->td_end + 1)) {
 			sender->td_end = end;
@@ -569,8 +571,7 @@ INLINE void tcp_handle_invalid(struct gen_ct_entry *e, __u32 dir, __u32 index,
 		return;
 	if (index != TCP_RST_SET && index != TCP_FIN_SET)
 		return;
-	if (e->last_dir != dir &&
-	    (e->last_index == TCP_FIN_SET || e->last_index == TCP_RST_SET)) {
+	if (e->last_dir != dir && (e->last_index == TCP_FIN_SET || e->last_index == TCP_RST_SET)) {
 		left = e->expires > now ? e->expires - now : 0;
 		if (left < 120 * NS_PER_S)
 			return;
@@ -644,8 +645,7 @@ INLINE int tcp_reopen(const struct gen_ct_entry *e, const struct gen_ct_tcp_seen
  */
 INLINE int tcp_packet(struct gen_ct_entry *e, struct gen_ct_tcp_seen *snd,
 		      struct gen_ct_tcp_seen *rcv, __u32 dir, const struct tcpinfo *ti,
-		      const struct tmo *tm, const struct gen_ct_cfg *cfg, __u64 now,
-		      __u64 *tmo_out)
+		      const struct tmo *tm, const struct gen_ct_cfg *cfg, __u64 now, __u64 *tmo_out)
 {
 	__u32 index = tcp_index(ti->flags), old_state = e->state, new_state, d = dir & 1;
 	__u64 timeout, t_new, t_retrans, t_unack;
@@ -678,8 +678,7 @@ INLINE int tcp_packet(struct gen_ct_entry *e, struct gen_ct_tcp_seen *snd,
 	} else if (new_state == TCP_CONNTRACK_CLOSE && index == TCP_RST_SET) {
 		if (tcp_can_early_drop(e))
 			goto in_window;
-		if ((rcv->flags & IP_CT_TCP_FLAG_MAXACK_SET) &&
-		    e->last_index != TCP_SYN_SET) {
+		if ((rcv->flags & IP_CT_TCP_FLAG_MAXACK_SET) && e->last_index != TCP_SYN_SET) {
 			__u32 seq = ti->seq;
 
 			if (seq == 0 && !tcp_established(e))
@@ -688,8 +687,7 @@ INLINE int tcp_packet(struct gen_ct_entry *e, struct gen_ct_tcp_seen *snd,
 				return R_INVALID;
 			if (!tcp_established(e) || seq == rcv->td_maxack)
 				goto window;
-			if (e->last_index == TCP_ACK_SET && e->last_dir == d &&
-			    seq == e->last_end)
+			if (e->last_index == TCP_ACK_SET && e->last_dir == d && seq == e->last_end)
 				goto window;
 			new_state = old_state;
 		}
@@ -743,8 +741,7 @@ ignore:
 		if (old_state == TCP_CONNTRACK_LAST_ACK)
 			e->last_flags |= IP_CT_EXP_CHALLENGE_ACK;
 	}
-	if (old_state == TCP_CONNTRACK_SYN_SENT && index == TCP_ACK_SET &&
-	    d == IP_CT_DIR_REPLY)
+	if (old_state == TCP_CONNTRACK_SYN_SENT && index == TCP_ACK_SET && d == IP_CT_DIR_REPLY)
 		e->last_ack = ti->ack;
 	return R_IGNORE;
 
@@ -826,6 +823,8 @@ INLINE void cfg_defaults(struct gen_ct_cfg *c)
 	c->timeout[GEN_CT_T_UDP_STREAM] = 120;
 	c->timeout[GEN_CT_T_ICMP] = 30;
 	c->timeout[GEN_CT_T_GENERIC] = 600;
+	c->timeout[GEN_CT_T_GRE] = 30;
+	c->timeout[GEN_CT_T_GRE_STREAM] = 180;
 	c->magic = GEN_CT_CFG_MAGIC;
 }
 
@@ -876,8 +875,8 @@ _Static_assert(sizeof(struct work) <= sizeof(((struct gen_ct_scratch *)0)->work)
 
 #define WORK(scr) ((struct work *)(scr)->work)
 
-INLINE void set_pkt(struct gen_ct_pkt *pkt, const struct gen_ct_entry *e, __u32 ctinfo,
-		    __u64 now, int confirmed)
+INLINE void set_pkt(struct gen_ct_pkt *pkt, const struct gen_ct_entry *e, __u32 ctinfo, __u64 now,
+		    int confirmed)
 {
 	__u32 dir = ctinfo >= IP_CT_IS_REPLY ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL;
 
@@ -1048,7 +1047,7 @@ CT_FUNC int ct_in(struct gen_ct_pkt *pkt)
 		ti->win_raw = (__u16)th[14] << 8 | th[15];
 		ti->win = ti->win_raw;
 		ti->end = ti->seq + pkt->l4len - ti->doff + !!(ti->flags & TH_SYN) +
-			 !!(ti->flags & TH_FIN);
+			  !!(ti->flags & TH_FIN);
 		tcp_parse_options(ti, ti->doff - 20, scr->pbuf);
 		t->sport = bpf_htons(pkt->sport);
 		t->dport = bpf_htons(pkt->dport);
@@ -1088,8 +1087,16 @@ CT_FUNC int ct_in(struct gen_ct_pkt *pkt)
 		t->icmp = 1;
 		break;
 	}
+	case IPPROTO_SCTP:
+	case IPPROTO_DCCP:
+	case IPPROTO_UDPLITE:
+		/*
+		 * The kernel tracks these with state machines of their own that
+		 * this tracker does not have: no connection, INVALID (README).
+		 */
+		return invalid(pkt);
 	default:
-		break; /* generic: addresses and protocol */
+		break; /* generic (GRE too: version 0 keys like generic): addresses and protocol */
 	}
 
 	make_key(&scr->key, t);
@@ -1109,9 +1116,9 @@ CT_FUNC int ct_in(struct gen_ct_pkt *pkt)
 	if (e) {
 		copy_entry(ne, e);
 		dir = tuple_dir(ne, t);
-		ctinfo = dir == IP_CT_DIR_REPLY ? IP_CT_ESTABLISHED_REPLY
+		ctinfo = dir == IP_CT_DIR_REPLY		 ? IP_CT_ESTABLISHED_REPLY
 			 : (ne->status & IPS_SEEN_REPLY) ? IP_CT_ESTABLISHED
-							  : IP_CT_NEW;
+							 : IP_CT_NEW;
 		if (arg & GEN_CT_ARG_LO) {
 			/* OUTPUT already ran the tracker on this very packet: classify only. */
 			scr->flags = GEN_CTS_FOUND;
@@ -1175,6 +1182,13 @@ CT_FUNC int ct_in(struct gen_ct_pkt *pkt)
 		}
 	} else if (t->icmp) {
 		tmo = timeout_ns(cfg, GEN_CT_T_ICMP);
+	} else if (t->proto == IPPROTO_GRE) {
+		/* nf_conntrack_gre_packet(): both ways seen: a stream, ASSURED */
+		tmo = timeout_ns(cfg, GEN_CT_T_GRE);
+		if (ne->status & IPS_SEEN_REPLY) {
+			tmo = timeout_ns(cfg, GEN_CT_T_GRE_STREAM);
+			ne->status |= IPS_ASSURED;
+		}
 	} else {
 		tmo = timeout_ns(cfg, GEN_CT_T_GENERIC);
 	}
@@ -1255,3 +1269,4 @@ CT_FUNC int ct_confirm(struct gen_ct_pkt *pkt, __u32 accepted)
 }
 
 char LICENSE[] SEC("license") = "GPL";
+#endif /* __bpf__ */

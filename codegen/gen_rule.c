@@ -707,7 +707,8 @@ int gen_body(struct gen *g, unsigned int ti, unsigned int start, const struct ge
 	if (c->ret_label < 0 && !c->depth) {
 		unsigned int end = run_end(t, start);
 
-		if (end - start > GEN_CHUNK)
+		/* optimiser hook: entries its segments take do not count */
+		if (gen_opt_line_count(g, ti, start, end) > GEN_CHUNK)
 			return gen_chunked(g, ti, start, end, c);
 	}
 	for (unsigned int i = start; i < t->n_entries; i++) {

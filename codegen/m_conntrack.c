@@ -64,19 +64,21 @@ static int conntrack_check(const struct ipt2bpf_table *t, const struct ipt2bpf_e
 static const struct {
 	unsigned int bit;
 	const char *name;
-} state_names[] = {
-	{XT_CONNTRACK_STATE_INVALID, "INVALID"},
-	{XT_CONNTRACK_STATE_BIT(IP_CT_NEW), "NEW"},
-	{XT_CONNTRACK_STATE_BIT(IP_CT_RELATED), "RELATED"},
-	{XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED), "ESTABLISHED"},
-	{XT_CONNTRACK_STATE_UNTRACKED, "UNTRACKED"},
-	{XT_CONNTRACK_STATE_SNAT, "SNAT"},
-	{XT_CONNTRACK_STATE_DNAT, "DNAT"},
-}, status_names[] = {
-	{IPS_EXPECTED, "EXPECTED"},
-	{IPS_SEEN_REPLY, "SEEN_REPLY"},
-	{IPS_ASSURED, "ASSURED"},
-	{IPS_CONFIRMED, "CONFIRMED"},
+} state_names[] =
+	{
+		{XT_CONNTRACK_STATE_INVALID, "INVALID"},
+		{XT_CONNTRACK_STATE_BIT(IP_CT_NEW), "NEW"},
+		{XT_CONNTRACK_STATE_BIT(IP_CT_RELATED), "RELATED"},
+		{XT_CONNTRACK_STATE_BIT(IP_CT_ESTABLISHED), "ESTABLISHED"},
+		{XT_CONNTRACK_STATE_UNTRACKED, "UNTRACKED"},
+		{XT_CONNTRACK_STATE_SNAT, "SNAT"},
+		{XT_CONNTRACK_STATE_DNAT, "DNAT"},
+},
+  status_names[] = {
+	  {IPS_EXPECTED, "EXPECTED"},
+	  {IPS_SEEN_REPLY, "SEEN_REPLY"},
+	  {IPS_ASSURED, "ASSURED"},
+	  {IPS_CONFIRMED, "CONFIRMED"},
 };
 
 static void dump_bits(FILE *f, unsigned int v, bool state)
@@ -113,10 +115,9 @@ static void conntrack_dump(FILE *f, const void *data, size_t len, uint8_t revisi
 	struct ct_info c;
 	const struct xt_conntrack_mtinfo2 *i;
 	static const char *const port_opt[4] = {"--ctorigsrcport", "--ctorigdstport",
-						 "--ctreplsrcport", "--ctrepldstport"};
+						"--ctreplsrcport", "--ctrepldstport"};
 	static const uint16_t port_flag[4] = {XT_CONNTRACK_ORIGSRC_PORT, XT_CONNTRACK_ORIGDST_PORT,
-					      XT_CONNTRACK_REPLSRC_PORT,
-					      XT_CONNTRACK_REPLDST_PORT};
+					      XT_CONNTRACK_REPLSRC_PORT, XT_CONNTRACK_REPLDST_PORT};
 
 	(void)len;
 	ct_info_get(&c, data, revision);
@@ -210,14 +211,12 @@ static int conntrack_emit(struct gen *g, unsigned int ti, unsigned int idx,
 			  const struct ipt2bpf_match *m, int l_fail)
 {
 	static const uint16_t port_flag[4] = {XT_CONNTRACK_ORIGSRC_PORT, XT_CONNTRACK_ORIGDST_PORT,
-					      XT_CONNTRACK_REPLSRC_PORT,
-					      XT_CONNTRACK_REPLDST_PORT};
+					      XT_CONNTRACK_REPLSRC_PORT, XT_CONNTRACK_REPLDST_PORT};
 	static const int16_t port_off[4] = {ENT(sport), ENT(dport), ENT(rsport), ENT(rdport)};
-	const uint16_t tuple_flags = XT_CONNTRACK_ORIGSRC | XT_CONNTRACK_ORIGDST |
-				     XT_CONNTRACK_REPLSRC | XT_CONNTRACK_REPLDST |
-				     XT_CONNTRACK_PROTO | XT_CONNTRACK_ORIGSRC_PORT |
-				     XT_CONNTRACK_ORIGDST_PORT | XT_CONNTRACK_REPLSRC_PORT |
-				     XT_CONNTRACK_REPLDST_PORT;
+	const uint16_t tuple_flags =
+		XT_CONNTRACK_ORIGSRC | XT_CONNTRACK_ORIGDST | XT_CONNTRACK_REPLSRC |
+		XT_CONNTRACK_REPLDST | XT_CONNTRACK_PROTO | XT_CONNTRACK_ORIGSRC_PORT |
+		XT_CONNTRACK_ORIGDST_PORT | XT_CONNTRACK_REPLSRC_PORT | XT_CONNTRACK_REPLDST_PORT;
 	const struct xt_conntrack_mtinfo2 *i;
 	struct ct_info c;
 	int l_match = LABEL(), err;
@@ -238,7 +237,8 @@ static int conntrack_emit(struct gen *g, unsigned int ti, unsigned int idx,
 	/* No connection: the state test decided (conntrack_mt(): ct == NULL). */
 	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(ct_flags)));
 	E(BPF_ALU32_IMM(BPF_AND, BPF_REG_1, GEN_CT_PF_TRACKED));
-	EJ(BPF_JMP32_IMM(BPF_JEQ, BPF_REG_1, 0, 0), c.flags & XT_CONNTRACK_STATE ? l_match : l_fail);
+	EJ(BPF_JMP32_IMM(BPF_JEQ, BPF_REG_1, 0, 0),
+	   c.flags & XT_CONNTRACK_STATE ? l_match : l_fail);
 
 	if (c.flags & XT_CONNTRACK_DIRECTION) {
 		E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(ct_dir)));

@@ -665,8 +665,17 @@ static bool cls_ok(struct gen *g, unsigned int ti, unsigned int idx)
 	l4 = l4_match(e, &many);
 	if (many || (l4 && l4->kind == IPT2BPF_M_TCP && l4->u.tcp.option))
 		return false;
-	for (unsigned int i = 0; i < e->n_matches; i++)
-		ranges += e->matches[i].kind == IPT2BPF_M_IPRANGE;
+	for (unsigned int i = 0; i < e->n_matches; i++) {
+		if (e->matches[i].kind != IPT2BPF_M_IPRANGE)
+			continue;
+		/*
+		 * An iprange after the transport match is checked after its
+		 * hotdrop: the ordered scan checks every range before it.
+		 */
+		if (l4 && l4 < &e->matches[i])
+			return false;
+		ranges++;
+	}
 	if (ranges > 1)
 		return false;
 	/* Interfaces: the preloaded pattern words only. */
@@ -2069,6 +2078,22 @@ int gen_opt_emit(struct gen *g, unsigned int ti, unsigned int idx, unsigned int 
 		return (int)(s->end - s->first);
 	err = s->kind == SEG_CLS ? emit_cls(g, ti, s, c) : emit_run(g, ti, s, c);
 	return err ? err : (int)(s->end - s->first);
+}
+
+unsigned int gen_opt_line_count(struct gen *g, unsigned int ti, unsigned int s, unsigned int end)
+{
+	unsigned int n = end - s;
+	int err;
+	struct opt_table *ot = table_get(g, ti, &err);
+
+	if (!ot)
+		return n;
+	for (unsigned int i = s; i < end; i++)
+		if (ot->seg_at[i] >= 0 && ot->segs[ot->seg_at[i]].end <= end) {
+			n -= ot->segs[ot->seg_at[i]].end - i;
+			i = ot->segs[ot->seg_at[i]].end - 1;
+		}
+	return n;
 }
 
 unsigned int gen_opt_chunk_end(struct gen *g, unsigned int ti, unsigned int s, unsigned int end)

@@ -49,6 +49,8 @@
  */
 int gen_opt_emit(struct gen *g, unsigned int ti, unsigned int idx, unsigned int limit,
 		 const struct gen_ctx *c);
+/* How many of the entries [s, end) are straight-line code (not in a segment). */
+unsigned int gen_opt_line_count(struct gen *g, unsigned int ti, unsigned int s, unsigned int end);
 /* Where a straight-line chunk starting at s must end: before the next segment. */
 unsigned int gen_opt_chunk_end(struct gen *g, unsigned int ti, unsigned int s, unsigned int end);
 /* gen.c, at the end of ipt2bpf_gen(). */
@@ -134,7 +136,8 @@ struct opt_desc {
 #define OPT_R_SLOW    (-3) /* some rule would hotdrop: the caller runs the ordered scan */
 
 /* Tree building (opt_tree.c). */
-#define OPT_BINTH     8	 /* at most this many candidates per leaf */
+#define OPT_BINTH     8	 /* a node with more candidates is cut, if a cut separates them */
+#define OPT_LEAF_MAX  32 /* and one that no cut separates becomes a leaf up to this size */
 #define OPT_MAX_DEPTH 24 /* levels the lookup walks (unrolled) */
 
 struct opt_vrule {

@@ -6,17 +6,17 @@
  * lists at most OPT_BINTH candidate rules in first-match order.
  *
  * Fields are 32 (source, destination), 17 (ports, with OPT_PORT_NONE) and 8
- * (protocol) bits wide.  The cut is chosen per node: for each field the
- * largest k whose children hold at most OPT_SPFAC times the node's rules
- * (rules spanning several children are repeated), then the field whose
- * fullest child is emptiest.  Two things keep trees small:
+ * (protocol) bits wide.  The cut is chosen per node (choose_cut()): the
+ * field and k whose fullest child is emptiest while the children hold at most
+ * OPT_SPFAC times the node's rules (rules spanning several children are
+ * repeated).  A node no cut separates becomes a leaf of up to OPT_LEAF_MAX
+ * candidates.  Two things keep trees small:
  *   - a rule whose box is its whole condition (opt_vrule.exact) and covers
  *     the node's region shadows every later rule there: they are dropped;
  *   - neighbouring children with the same rules, all covering both, share
  *     one subtree; leaves with the same candidates share one list.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,16 +150,22 @@ struct cut {
 
 /*
  * The best cut of region r for the n rules of list, or d = -1 if none makes
- * progress (leaves some child with fewer rules).  Within the space factor:
+ * progress (leaves some non-empty child with fewer rules; one that still has
+ * them all is narrower, and a rule boundary in it is then cut at the next
+ * level).  Within the space factor:
  * the emptiest fullest child; if no cut there makes progress, the cheapest
- * one that does (small nodes whose rules crowd one corner of a field).
+ * one that does (small nodes whose rules crowd one corner of a field); if
+ * none does, the widest cut that leaves children empty (it narrows the
+ * region, so that the next level can separate the rules).
  */
 static int choose_cut(struct builder *b, const uint32_t *list, uint32_t n, const struct region *r,
 		      struct cut *best)
 {
 	_Static_assert(OPT_KMAX <= 16, "children are counted in 32-bit arrays");
 	int64_t diff[(1 << OPT_KMAX) + 1];
-	struct cut fb = {.d = -1};
+	struct cut fb = {.d = -1}, zoom = {.d = -1}, weak = {.d = -1};
+	double weak_avg = 0;
+	bool weak_in = false;
 
 	best->d = -1;
 	for (int d = 0; d < OPT_NDIM; d++) {
@@ -178,13 +184,42 @@ static int choose_cut(struct builder *b, const uint32_t *list, uint32_t n, const
 				diff[a]++;
 				diff[z + 1]--;
 			}
+			uint64_t used = 0;
+
 			for (uint32_t c = 0; c < (1u << k); c++) {
 				run += (uint64_t)diff[c];
 				if (run > maxc)
 					maxc = run;
+				used += run > 0;
 			}
-			if (maxc >= n)
-				continue; /* every rule in one child: no progress */
+			if (maxc >= n && sum >= (uint64_t)n * used) {
+				/*
+				 * No child has fewer rules, but if some are empty the cut
+				 * narrows the region: the rules crowd a corner of a wide one.
+				 */
+				if (k == kmax && used < (1u << k) &&
+				    (zoom.d < 0 || used < zoom.sum))
+					zoom = (struct cut){.d = d, .k = k, .maxc = maxc, .sum = used};
+				continue;
+			}
+			if (maxc >= n) {
+				/*
+				 * A child keeps every rule, the others fewer: within the space
+				 * factor if possible, fewest on average.
+				 */
+				double avg = (double)sum / (double)used;
+				bool in = (1ULL << k) + sum <= (uint64_t)OPT_SPFAC * n;
+
+				if (weak.d < 0 || (in && !weak_in) ||
+				    (in == weak_in && (in ? avg < weak_avg
+							   : (1ULL << k) + sum <
+								     (1ULL << weak.k) + weak.sum))) {
+					weak = (struct cut){.d = d, .k = k, .maxc = maxc, .sum = sum};
+					weak_avg = avg;
+					weak_in = in;
+				}
+				continue;
+			}
 			if ((1ULL << k) + sum <= (uint64_t)OPT_SPFAC * n) {
 				if (best->d < 0 || maxc < best->maxc ||
 				    (maxc == best->maxc && sum < best->sum))
@@ -195,7 +230,7 @@ static int choose_cut(struct builder *b, const uint32_t *list, uint32_t n, const
 		}
 	}
 	if (best->d < 0)
-		*best = fb;
+		*best = fb.d >= 0 ? fb : weak.d >= 0 ? weak : zoom;
 	return best->d;
 }
 
@@ -270,12 +305,29 @@ out:
 	return err;
 }
 
+static int make_leaf(struct builder *b, const uint32_t *list, uint32_t n, int depth,
+		     struct opt_slot *out)
+{
+	struct opt_tree *t = b->t;
+	uint32_t off;
+	int err = leaf_list(b, list, n, &off);
+
+	if (err)
+		return err;
+	if ((unsigned int)depth > t->depth)
+		t->depth = (unsigned int)depth;
+	if (n > t->max_leaf)
+		t->max_leaf = n;
+	*out = (struct opt_slot){.dim = OPT_LEAF, .mask = (uint16_t)n, .base = off};
+	return 0;
+}
+
 static int build(struct builder *b, uint32_t *list, uint32_t n, const struct region *r, int depth,
 		 struct opt_slot *out)
 {
 	struct opt_tree *t = b->t;
-	struct cut cut;
-	uint32_t base, off;
+	struct cut cut = {.d = -1};
+	uint32_t base;
 	int err;
 
 	for (uint32_t i = 0; i < n; i++)
@@ -283,34 +335,18 @@ static int build(struct builder *b, uint32_t *list, uint32_t n, const struct reg
 			n = i + 1; /* the rest is shadowed in this region */
 			break;
 		}
-	if (n <= OPT_BINTH) {
-		err = leaf_list(b, list, n, &off);
-		if (err)
-			return err;
-		if ((unsigned int)depth > t->depth)
-			t->depth = (unsigned int)depth;
-		if (n > t->max_leaf)
-			t->max_leaf = n;
-		*out = (struct opt_slot){.dim = OPT_LEAF, .mask = (uint16_t)n, .base = off};
-		return 0;
-	}
-	if (depth >= OPT_MAX_DEPTH || choose_cut(b, list, n, r, &cut) < 0) {
-		if (getenv("IPT2BPF_OPT_DEBUG")) {
-			fprintf(stderr, "opt_tree: stuck at depth %d with %u rules, widths", depth, n);
-			for (int d = 0; d < OPT_NDIM; d++)
-				fprintf(stderr, " %u@%#x", r->w[d], r->base[d]);
-			fprintf(stderr, "\n");
-			for (uint32_t i = 0; i < n && i < 12; i++) {
-				const struct opt_vrule *v = &b->v[list[i]];
-
-				fprintf(stderr, "  %u:", list[i]);
-				for (int d = 0; d < OPT_NDIM; d++)
-					fprintf(stderr, " [%#x,%#x]", v->lo[d], v->hi[d]);
-				fprintf(stderr, " %s\n", v->exact ? "exact" : "");
-			}
-		}
+	if (n <= OPT_BINTH)
+		return make_leaf(b, list, n, depth, out);
+	if (depth < OPT_MAX_DEPTH)
+		choose_cut(b, list, n, r, &cut);
+	/*
+	 * Rules no cut separates (their boxes alike, the conditions beyond them
+	 * differ): a longer leaf rather than levels of cuts that narrow little.
+	 */
+	if ((cut.d < 0 || cut.maxc >= n) && n <= OPT_LEAF_MAX)
+		return make_leaf(b, list, n, depth, out);
+	if (cut.d < 0)
 		return -E2BIG;
-	}
 	base = t->n_slots;
 	if ((uint64_t)base + (1u << cut.k) > t->max_slots ||
 	    !grow((void **)&t->slots, &t->cap_slots, (uint64_t)base + (1u << cut.k),
@@ -348,25 +384,6 @@ int opt_tree_build(struct opt_tree *t, const struct opt_vrule *v, uint32_t n, ui
 	t->depth = t->max_leaf = 0;
 	*root = t->n_slots++;
 	err = build(&b, list, n, &r, 0, &slot);
-	if (!err && getenv("IPT2BPF_OPT_DEBUG") && n) {
-		uint32_t *cnt = calloc(n, sizeof(*cnt));
-
-		for (uint32_t i = first_cand; cnt && i < t->n_cand; i++)
-			cnt[t->cand[i]]++;
-		for (int top = 0; cnt && top < 8; top++) {
-			uint32_t bi = 0;
-
-			for (uint32_t i = 1; i < n; i++)
-				if (cnt[i] > cnt[bi])
-					bi = i;
-			fprintf(stderr, "opt_tree: vrule %u in %u leaves:", bi, cnt[bi]);
-			for (int d = 0; d < OPT_NDIM; d++)
-				fprintf(stderr, " [%#x,%#x]", v[bi].lo[d], v[bi].hi[d]);
-			fprintf(stderr, "\n");
-			cnt[bi] = 0;
-		}
-		free(cnt);
-	}
 	if (!err) {
 		t->slots[*root] = slot;
 		/* Candidates are vrule indexes until here: make them descriptor indexes. */

@@ -52,7 +52,7 @@ struct ipt2bpf_cfg {
 	uint32_t iif;	/* ifindex the traced packet came in on (0: none) */
 	uint32_t oif;	/* ifindex it goes out on (0: none) */
 	uint32_t clock; /* nonzero: the clock below, not the kernel's, is "now" */
-	uint32_t pad;
+	uint32_t fib_iif; /* the real ifindex of the input device, for a rule's route lookups */
 	uint64_t now_ns;  /* CLOCK_MONOTONIC ns (bpf_ktime_get_ns() in live programs) */
 	uint64_t jiffies; /* jiffies (bpf_jiffies64() in live programs) */
 };

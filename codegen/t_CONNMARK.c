@@ -27,13 +27,18 @@ static void cm_get(struct cm *c, const void *data, uint8_t revision)
 	if (revision == 1) {
 		const struct xt_connmark_tginfo1 *i = data;
 
-		*c = (struct cm){.ctmark = i->ctmark, .ctmask = i->ctmask, .nfmask = i->nfmask,
+		*c = (struct cm){.ctmark = i->ctmark,
+				 .ctmask = i->ctmask,
+				 .nfmask = i->nfmask,
 				 .mode = i->mode};
 	} else {
 		const struct xt_connmark_tginfo2 *i = data;
 
-		*c = (struct cm){.ctmark = i->ctmark, .ctmask = i->ctmask, .nfmask = i->nfmask,
-				 .shift_dir = i->shift_dir, .shift_bits = i->shift_bits,
+		*c = (struct cm){.ctmark = i->ctmark,
+				 .ctmask = i->ctmask,
+				 .nfmask = i->nfmask,
+				 .shift_dir = i->shift_dir,
+				 .shift_bits = i->shift_bits,
 				 .mode = i->mode};
 	}
 }
@@ -47,8 +52,10 @@ static int connmark_check(const struct ipt2bpf_table *t, const struct ipt2bpf_en
 	cm_get(&c, data, revision);
 	/* connmark_tg_check_v2(); the kernel says EINVAL, this build cannot do better */
 	if (revision == 2 && (c.shift_dir > D_SHIFT_RIGHT || c.shift_bits >= 32)) {
-		snprintf(why, whylen, "shift %u bits in direction %u is invalid (the kernel "
-				      "refuses it with EINVAL)", c.shift_bits, c.shift_dir);
+		snprintf(why, whylen,
+			 "shift %u bits in direction %u is invalid (the kernel "
+			 "refuses it with EINVAL)",
+			 c.shift_bits, c.shift_dir);
 		return -EOPNOTSUPP;
 	}
 	if (c.mode > XT_CONNMARK_RESTORE) {

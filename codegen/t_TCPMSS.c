@@ -94,9 +94,8 @@ static int tcpmss_map(struct gen *g)
 
 static bool reads_bytes(const struct ipt2bpf_match *m)
 {
-	return m->kind == IPT2BPF_M_MOD &&
-	       (!strcmp(m->name, "u32") || !strcmp(m->name, "string") ||
-		!strcmp(m->name, "tcpmss"));
+	return m->kind == IPT2BPF_M_MOD && (!strcmp(m->name, "u32") || !strcmp(m->name, "string") ||
+					    !strcmp(m->name, "tcpmss"));
 }
 
 static int tcpmss_tg_prepare(struct gen *g, unsigned int ti, unsigned int idx, const void *data,
@@ -279,36 +278,42 @@ static void fib_mtu(struct gen *g, int16_t src, int16_t dst, bool flow)
 
 	for (int off = 0; off < (int)sizeof(struct bpf_fib_lookup); off += 8)
 		E(BPF_ST_MEM(BPF_DW, BPF_REG_10, FP_SCR + off, 0));
-	E(BPF_ST_MEM(BPF_B, BPF_REG_10, FIB(family),
-		     AF_INET));
+	E(BPF_ST_MEM(BPF_B, BPF_REG_10, FIB(family), AF_INET));
 	if (flow) {
 		/* The packet's own flow, as ip_route_input() had it. */
-		E(BPF_ST_MEM(BPF_B, BPF_REG_10,
-			     FIB(l4_protocol), IPPROTO_TCP));
+		E(BPF_ST_MEM(BPF_B, BPF_REG_10, FIB(l4_protocol), IPPROTO_TCP));
 		E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_6, PKT(sport)));
 		E(BPF_ENDIAN(BPF_TO_BE, BPF_REG_1, 16));
-		E(BPF_STX_MEM(BPF_H, BPF_REG_10, BPF_REG_1,
-			      FIB(sport)));
+		E(BPF_STX_MEM(BPF_H, BPF_REG_10, BPF_REG_1, FIB(sport)));
 		E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_6, PKT(dport)));
 		E(BPF_ENDIAN(BPF_TO_BE, BPF_REG_1, 16));
-		E(BPF_STX_MEM(BPF_H, BPF_REG_10, BPF_REG_1,
-			      FIB(dport)));
+		E(BPF_STX_MEM(BPF_H, BPF_REG_10, BPF_REG_1, FIB(dport)));
 		E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(tos)));
-		E(BPF_STX_MEM(BPF_B, BPF_REG_10, BPF_REG_1,
-			      FIB(tos)));
+		E(BPF_STX_MEM(BPF_B, BPF_REG_10, BPF_REG_1, FIB(tos)));
 		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, src));
-		E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1,
-			      FIB(ipv4_src)));
+		E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, FIB(ipv4_src)));
 	}
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, dst));
-	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1,
-		      FIB(ipv4_dst)));
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, PKT(iif)));
-	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1,
-		      FIB(ifindex)));
+	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, FIB(ipv4_dst)));
+	if (g->prog->role == IPT2BPF_P_TRACE) {
+		/* Trace programs pretend devices: the real one is in ipt_cfg. */
+		int l_cfg = LABEL();
+
+		E(BPF_ST_MEM(BPF_W, BPF_REG_10, FP_KEY, 0));
+		gen_ld_map(&g->p->e, BPF_REG_1, g->map_cfg);
+		E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
+		E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_KEY));
+		E(BPF_CALL_HELPER(BPF_FUNC_map_lookup_elem));
+		E(BPF_MOV64_IMM(BPF_REG_1, 0));
+		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), l_cfg);
+		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_0, offsetof(struct ipt2bpf_cfg, fib_iif)));
+		BIND(l_cfg);
+	} else {
+		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, PKT(iif)));
+	}
+	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, FIB(ifindex)));
 	/* The largest tot_len: the MTU comes back whenever it is below it. */
-	E(BPF_ST_MEM(BPF_H, BPF_REG_10, FIB(tot_len),
-		     0xffff));
+	E(BPF_ST_MEM(BPF_H, BPF_REG_10, FIB(tot_len), 0xffff));
 	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_9));
 	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
 	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_SCR));
@@ -317,8 +322,7 @@ static void fib_mtu(struct gen *g, int16_t src, int16_t dst, bool flow)
 	E(BPF_CALL_HELPER(BPF_FUNC_fib_lookup));
 	E(BPF_MOV32_IMM(BPF_REG_1, -1));
 	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_0, BPF_FIB_LKUP_RET_FRAG_NEEDED, 0), l_done);
-	E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_10,
-		      FIB(mtu_result)));
+	E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_10, FIB(mtu_result)));
 	BIND(l_done);
 }
 

@@ -9,9 +9,10 @@
 # For each N, two fresh network namespaces get the same N filter rules
 # (tests/bench/rulegen.sh): one with iptables-legacy-restore, one with
 # iptables-bpf-restore and its own daemon.  Then RUNS times `iptables -A
-# INPUT -s 192.0.2.K -j DROP` on each side; the table shows the medians and,
-# for the drop-in, how long the initial restore took (almost all of it the
-# kernel verifier: every change reloads the whole rule set).
+# INPUT -s 192.0.2.K -j DROP` on each side, then RUNS times `iptables -L -v -n
+# -x` (GET_ENTRIES with every counter); the table shows the medians and, for
+# the drop-in, how long the initial restore took (almost all of it the kernel
+# verifier: every change reloads the whole rule set).
 #
 # Environment:
 #   O                  build directory (default build)
@@ -82,14 +83,15 @@ cleanup_ns() {
 	ip netns del "$NSB" 2>/dev/null
 }
 
-printf '%8s  %5s  %14s  %14s  %8s  %16s\n' rules runs "legacy -A ms" "drop-in -A ms" ratio "drop-in restore"
+printf '%8s  %5s  %14s  %14s  %8s  %14s  %14s  %16s\n' rules runs "legacy -A ms" "drop-in -A ms" \
+	ratio "legacy -L ms" "drop-in -L ms" "drop-in restore"
 for n in "${sizes[@]}"; do
 	fresh
 	bash tests/bench/rulegen.sh "$n" 7 >"$TMP/rules.v4" || die "rulegen"
 	ip netns exec "$NSK" iptables-legacy-restore <"$TMP/rules.v4" || die "iptables-legacy-restore of $n rules"
 	t0=$(now_ms)
 	if ! ip netns exec "$NSB" "$ROOT/scripts/iptables-bpf-restore" <"$TMP/rules.v4" 2>"$TMP/err"; then
-		printf '%8s  %5s  %14s  %14s  %8s  %16s\n' "$n" - - - - "refused"
+		printf '%8s  %5s  %14s  %14s  %8s  %14s  %14s  %16s\n' "$n" - - - - - - "refused"
 		head -3 "$TMP/err" | sed 's/^/  /'
 		continue
 	fi
@@ -105,6 +107,17 @@ for n in "${sizes[@]}"; do
 			die "drop-in -A at $n rules"
 		echo $(($(now_ms) - t0)) >>"$TMP/b.ms"
 	done
+	# Listing with counters: GET_ENTRIES, the drop-in reading every counter from the maps.
+	: >"$TMP/kl.ms"
+	: >"$TMP/bl.ms"
+	for k in $(seq "$RUNS"); do
+		t0=$(now_ms)
+		ip netns exec "$NSK" iptables-legacy -L -v -n -x >/dev/null
+		echo $(($(now_ms) - t0)) >>"$TMP/kl.ms"
+		t0=$(now_ms)
+		ip netns exec "$NSB" "$ROOT/scripts/iptables-bpf" -L -v -n -x >/dev/null
+		echo $(($(now_ms) - t0)) >>"$TMP/bl.ms"
+	done
 	km=$(median <"$TMP/k.ms")
 	bm=$(median <"$TMP/b.ms")
 	ratio=$(awk -v a="$bm" -v b="$km" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "-" }')
@@ -112,5 +125,6 @@ for n in "${sizes[@]}"; do
 	diff -q <(ip netns exec "$NSK" iptables-legacy-save | grep '^-A') \
 		<(ip netns exec "$NSB" "$ROOT/scripts/iptables-bpf-save" | grep '^-A') >/dev/null ||
 		echo "  (warning: the two tables differ after the run)"
-	printf '%8s  %5s  %14s  %14s  %8s  %13s ms\n' "$n" "$RUNS" "$km" "$bm" "$ratio" "$restore"
+	printf '%8s  %5s  %14s  %14s  %8s  %14s  %14s  %13s ms\n' "$n" "$RUNS" "$km" "$bm" "$ratio" \
+		"$(median <"$TMP/kl.ms")" "$(median <"$TMP/bl.ms")" "$restore"
 done

@@ -6,10 +6,24 @@
 # kernel's numbers next to ours on the same machine and the same rules.
 #
 # Tables (each one a bench_* function, listed in BENCHES below):
-#   load   time to load and attach 1, 1 000 and 10 000 generated filter rules
-#          (tests/bench/rulegen.sh), then to replace them with a different set
-#          of the same size: `ipt2bpf load` (tc mode) against
-#          iptables-legacy-restore, each in a fresh network namespace.
+#   load      time to load and attach 1, 1 000 and 10 000 generated filter rules
+#             (tests/bench/rulegen.sh), then to replace them with a different set
+#             of the same size: `ipt2bpf load` (tc mode) against
+#             iptables-legacy-restore, each in a fresh network namespace.
+#   classify  ns per packet over an empty TC program (BPF_PROG_TEST_RUN, same
+#             run), N = 1 ... 100 000 rules of three kinds (tests/tools/benchgen:
+#             ClassBench-style 5-tuple ACLs, exact UDP 5-tuples, /24 source
+#             blocklists), for a packet the first rule matches, one only the last
+#             rule matches and one no rule matches; optimised (codegen/opt.h) and
+#             straight-line (--no-optimise); then what compiling, verifying and
+#             loading those rules costs (what `ipt2bpf load` compiles) and the
+#             memory of their maps.
+#   e2e       packet rate through a veth pair between two namespaces, the same
+#             rule sets and the no-match packet (the whole chain is walked):
+#             iptables-legacy, iptables-nft, ipt2bpf (TC and XDP) and an empty
+#             program on each hook, in one run, as CPU time per packet of the
+#             sender (tests/tools/benchsend: AF_PACKET, the receiving side runs
+#             in its context) and as ratios.
 #
 # Environment:
 #   O             build directory (default build); IPT2BPF (default $O/ipt2bpf)
@@ -17,6 +31,14 @@
 #   BENCH_RUNS    runs per figure, the median is printed (default 5; 3 for
 #                 10 000 rules and more)
 #   BENCH_SIZES   rule counts of the load table (default "1 1000 10000")
+#   BENCH_CLS_SIZES  rule counts of the classify table (default "1 10 100 1000 10000 100000")
+#   BENCH_SETS    rule set kinds of classify and e2e (default "acl exact block")
+#   BENCH_BASELINE_MAX  largest straight-line rule set (default 1000; ACLs: 10000,
+#                 BENCH_BASELINE_ACL_MAX): straight-line code for 10 000 rules takes
+#                 minutes to verify, for 100 000 more than the verifier allows
+#   BENCH_E2E_SIZES  rule counts of the e2e table (default "1 100 1000 10000")
+#   BENCH_E2E_ROUNDS rounds per figure, 1 s each, interleaved; the best is kept
+#                 (default 3)
 # Needs root, iproute2, iptables-legacy, bpffs (mounted when missing).
 #
 # The bench_* functions run through "bench_$name", cleanup through trap:
@@ -29,7 +51,7 @@ O=${O:-build}
 case $O in /*) ;; *) O=$ROOT/$O ;; esac
 IPT2BPF=${IPT2BPF:-$O/ipt2bpf}
 case $IPT2BPF in /*) ;; *) IPT2BPF=$ROOT/$IPT2BPF ;; esac
-BENCHES=(load)
+BENCHES=(load classify e2e)
 
 # ---------------------------------------------------------------- helpers
 
@@ -103,6 +125,13 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN {
 		if (a == "-" || b == "-" || b <= 0) print "-"
 		else printf "%.1fx\n", a / b }'
+}
+
+# ratio2 A B: A / B as "0.93x".
+ratio2() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "-" || b == "-" || b <= 0) print "-"
+		else printf "%.2fx\n", a / b }'
 }
 
 runs_for() {
@@ -188,6 +217,237 @@ bench_load() {
 		printf '    %s\n' "${errs[@]}"
 	fi
 	[ ${#errs[@]} -eq 0 ]
+}
+
+# kv FILE KEY: the value of "KEY value" in FILE ("-" if absent).
+kv() {
+	awk -v k="$2" '$1 == k { print $2; found = 1; exit } END { if (!found) print "-" }' "$1"
+}
+
+# pktns FILE NAME: ns over the empty program of packet NAME in benchrun's output.
+pktns() {
+	awk -v n="$2" '$1 == "pkt" && $2 == n { print $4 - $6; found = 1 }
+		END { if (!found) print "-" }' "$1"
+}
+
+baseline_max() {
+	if [ "$1" = acl ]; then
+		echo "${BENCH_BASELINE_ACL_MAX:-10000}"
+	else
+		echo "${BENCH_BASELINE_MAX:-1000}"
+	fi
+}
+
+# classify: test-run cost per packet, and compile/verify/load cost, per set and size.
+bench_classify() {
+	local sizes=${BENCH_CLS_SIZES:-1 10 100 1000 10000 100000}
+	local sets=${BENCH_SETS:-acl exact block} set n o f b errs=() c
+	local gen=$O/tests/benchgen run=$O/tests/benchrun
+
+	[ -x "$gen" ] && [ -x "$run" ] || die "$gen or $run missing (make tools)"
+	echo "== classify: ns per packet over an empty TC program, same run"
+	echo "   (BPF_PROG_TEST_RUN of the INPUT trace program, median of 5 rounds of 20 000"
+	echo "   runs; first/last/none: a packet the first rule, only the last rule, no rule"
+	echo "   matches; straight-line: --no-optimise; \"-\": not run, see BENCH_BASELINE_MAX)"
+	for set in $sets; do
+		for n in $sizes; do
+			f=$work/$set-$n
+			"$gen" --set "$set" --n "$n" --rules "$f.v4" --packets "$f.pk" ||
+				die "benchgen --set $set --n $n failed"
+			mkdir -p "$f.d"
+			if ! "$run" --live "$f.v4" --pkts "$f.pk" --repeat 20000 >"$f.opt" \
+				2>"$f.err"; then
+				errs+=("optimised, $set, $n rules: $(head -c 300 "$f.err")")
+			fi
+			: >"$f.base"
+			if [ "$n" -le "$(baseline_max "$set")" ]; then
+				"$IPT2BPF" --save-blobs "$f.d" "$f.v4" 2>"$f.err" &&
+					"$run" --no-optimise --live --blob "$f.d/filter.blob" \
+						--pkts "$f.pk" --repeat 20000 >"$f.base" 2>"$f.err" ||
+					errs+=("straight-line, $set, $n rules: $(head -c 300 "$f.err")")
+			fi
+		done
+	done
+	printf '\n  %-6s %7s  %22s  %22s\n' "" "" "optimised" "straight-line"
+	printf '  %-6s %7s  %6s %7s %7s  %6s %7s %7s\n' set rules first last none first last none
+	for set in $sets; do
+		for n in $sizes; do
+			f=$work/$set-$n
+			printf '  %-6s %7s ' "$set" "$n"
+			for o in opt base; do
+				for c in first last none; do
+					printf ' %7s' "$(pktns "$f.$o" $c)"
+				done
+				printf ' '
+			done
+			echo
+		done
+	done
+	echo
+	echo "== compile: what \`ipt2bpf load\` compiles (ingress and egress programs, tc mode)"
+	echo "   parse: iptables-legacy-restore under the xtables shim, validation, decoding;"
+	echo "   gen: code generation with the optimiser; load: maps, their contents, the"
+	echo "   verifier and loading; maps: the kernel's memlock figure of the maps (KiB);"
+	echo "   insns: instructions of both programs (ms, one run)"
+	printf '\n  %-6s %7s %8s  %34s  %34s\n' "" "" "" "optimised" "straight-line"
+	printf '  %-6s %7s %8s  %7s %8s %8s %9s  %7s %8s %8s %9s\n' set rules parse gen load maps \
+		insns gen load maps insns
+	for set in $sets; do
+		for n in $sizes; do
+			f=$work/$set-$n
+			printf '  %-6s %7s %8s ' "$set" "$n" "$(kv "$f.opt" parse_ms)"
+			for o in opt base; do
+				printf ' %7s %8s %8s %9s ' "$(kv "$f.$o" live_gen_ms)" \
+					"$(kv "$f.$o" live_load_ms)" "$(kv "$f.$o" live_map_kb)" \
+					"$(kv "$f.$o" live_insns)"
+			done
+			echo
+		done
+	done
+	if [ ${#errs[@]} -gt 0 ]; then
+		echo "  failed runs:"
+		printf '    %s\n' "${errs[@]}"
+	fi
+	return 0
+}
+
+# e2e helpers.  One sender namespace, and a firewall namespace per kind of
+# contender joined to it by a veth pair: L (iptables-legacy, whose tables stay
+# registered once used), N (iptables-nft), B (ipt2bpf and the empty programs).
+e2e_up() {
+	local id=$1 k
+	ip netns add "ptx-$id" || return 1
+	for k in L N B; do
+		ip netns add "pfw$k-$id" || return 1
+		namespaces+=("pfw$k-$id")
+		ip -n "ptx-$id" link add "btx$k" type veth peer name brx netns "pfw$k-$id" &&
+			ip -n "ptx-$id" link set "btx$k" up &&
+			ip -n "pfw$k-$id" link set brx up &&
+			ip -n "pfw$k-$id" link set lo up &&
+			ip -n "pfw$k-$id" addr add 198.19.0.1/16 dev brx || return 1
+	done
+}
+
+e2e_down() {
+	local k
+	for k in L N B; do
+		ns_del "pfw$k-$1"
+	done
+	ip netns del "ptx-$1" 2>/dev/null
+	return 0
+}
+
+e2e_ns() {
+	case $2 in
+	legacy) echo "pfwL-$1" ;;
+	nft) echo "pfwN-$1" ;;
+	*) echo "pfwB-$1" ;;
+	esac
+}
+
+# e2e_send ID WHAT SRC SPORT: CPU ns per packet of a 1 s burst of the no-match packet.
+e2e_send() {
+	local ns k mac
+	ns=$(e2e_ns "$1" "$2")
+	k=${ns:3:1}
+	mac=$(ip -n "$ns" -br link show brx | awk '{ print $3 }')
+	ip netns exec "ptx-$1" "$O/tests/benchsend" --dev "btx$k" --dmac "$mac" --src "$3" \
+		--dst 198.19.0.1 --proto tcp --sport "$4" --dport 64001 --seconds 1 |
+		awk '{ print $6 }'
+}
+
+# e2e_filter ID WHAT RULES: installs one contender in its firewall namespace.
+e2e_filter() {
+	local ns
+	ns=$(e2e_ns "$1" "$2")
+	case $2 in
+	legacy) ip netns exec "$ns" iptables-legacy-restore <"$3" ;;
+	nft) ip netns exec "$ns" iptables-nft-restore <"$3" ;;
+	tc | xdp) ip netns exec "$ns" "$IPT2BPF" load "$3" --mode "$2" >/dev/null ;;
+	empty-tc) ip netns exec "$ns" "$O/tests/benchrun" --attach-empty brx --mode tc ;;
+	empty-xdp) ip netns exec "$ns" "$O/tests/benchrun" --attach-empty brx --mode xdp ;;
+	esac
+}
+
+e2e_unfilter() {
+	local ns
+	ns=$(e2e_ns "$1" "$2")
+	case $2 in
+	legacy)
+		ip netns exec "$ns" iptables-legacy -F
+		ip netns exec "$ns" iptables-legacy -P INPUT ACCEPT
+		;;
+	nft) ip netns exec "$ns" iptables-nft -F ;;
+	tc | xdp) ip netns exec "$ns" "$IPT2BPF" unload >/dev/null ;;
+	empty-tc) ip netns exec "$ns" tc qdisc del dev brx clsact ;;
+	empty-xdp) ip -n "$ns" link set dev brx xdp off ;;
+	esac
+}
+
+# rate NS: packets per second for CPU ns per packet.
+rate() {
+	awk -v n="$1" 'BEGIN { if (n == "-" || n <= 0) print "-"; else printf "%.0f\n", 1e9 / n }'
+}
+
+bench_e2e() {
+	local sizes=${BENCH_E2E_SIZES:-1 100 1000 10000} sets=${BENCH_SETS:-acl exact block}
+	local rounds=${BENCH_E2E_ROUNDS:-3} id=$$ set n w r f t src sport key
+	local whats="legacy nft tc xdp empty-tc empty-xdp" errs=()
+	local -A best
+
+	[ -x "$O/tests/benchsend" ] || die "$O/tests/benchsend missing (make tools)"
+	command -v iptables-nft-restore >/dev/null || whats=${whats/nft /}
+	echo "== e2e: a veth pair between two namespaces; the firewall side holds N INPUT rules"
+	echo "   (policy DROP) and gets a TCP packet no rule matches, addressed to it; the"
+	echo "   sender (AF_PACKET, sendmmsg) carries the receive path in its context: CPU ns"
+	echo "   per packet of the sender thread, best of $rounds interleaved 1 s rounds (packets"
+	echo "   per second = 1e9 / ns); the empty programs drop everything, on the same hook"
+	e2e_up "$id" || die "cannot set up the veth namespaces"
+	for set in $sets; do
+		for n in $sizes; do
+			f=$work/$set-$n
+			[ -f "$f.pk" ] || "$O/tests/benchgen" --set "$set" --n "$n" --rules "$f.v4" \
+				--packets "$f.pk" || die "benchgen failed"
+			read -r _ _ src _ sport _ < <(grep '^none ' "$f.pk")
+			for ((r = 0; r < rounds; r++)); do
+				for w in $whats; do
+					key=$set.$n.$w
+					if ! e2e_filter "$id" "$w" "$f.v4" 2>"$work/err"; then
+						errs+=("$w, $set, $n rules: $(head -c 200 "$work/err")")
+						e2e_unfilter "$id" "$w" 2>/dev/null
+						continue
+					fi
+					t=$(e2e_send "$id" "$w" "$src" "$sport")
+					e2e_unfilter "$id" "$w" 2>/dev/null
+					if [ -n "$t" ] && { [ -z "${best[$key]:-}" ] ||
+						awk -v a="$t" -v b="${best[$key]}" 'BEGIN { exit !(a < b) }'; }; then
+						best[$key]=$t
+					fi
+				done
+			done
+		done
+	done
+	e2e_down "$id"
+	printf '\n  %-6s %7s  %7s %7s %7s %7s %7s %7s  %7s %7s %7s %7s\n' set rules legacy nft \
+		tc xdp "e-tc" "e-xdp" "xdp/leg" "tc/leg" "xdp/e" "tc/e"
+	for set in $sets; do
+		for n in $sizes; do
+			local L=${best[$set.$n.legacy]:--} N=${best[$set.$n.nft]:--}
+			local T=${best[$set.$n.tc]:--} X=${best[$set.$n.xdp]:--}
+			local ET=${best[$set.$n.empty-tc]:--} EX=${best[$set.$n.empty-xdp]:--}
+			printf '  %-6s %7s  %7s %7s %7s %7s %7s %7s  %7s %7s %7s %7s\n' "$set" "$n" \
+				"$L" "$N" "$T" "$X" "$ET" "$EX" "$(ratio "$L" "$X")" \
+				"$(ratio "$L" "$T")" "$(ratio2 "$EX" "$X")" "$(ratio2 "$ET" "$T")"
+		done
+	done
+	echo "  ns per packet (lower is better); e-tc, e-xdp: the empty programs.  Ratios are"
+	echo "  packet rates: xdp/leg is ipt2bpf XDP's rate over iptables-legacy's, xdp/e its"
+	echo "  rate over the empty XDP program's (1.00x: the rules cost nothing)."
+	if [ ${#errs[@]} -gt 0 ]; then
+		echo "  failed runs:"
+		printf '    %s\n' "${errs[@]}"
+	fi
+	return 0
 }
 
 # ---------------------------------------------------------------- main

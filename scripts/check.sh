@@ -53,18 +53,20 @@ STEPS=(
 	"capture|step_capture|900|capture vs kernel blobs (tests/capture/compare.sh)"
 	"elf|step_elf|900|ELF objects with stock tools (tests/elf/stock-tools.sh)"
 	"diff|step_diff|2400|differential test against the kernel (tests/diff/run.sh)"
+	"opt|step_opt|900|optimiser: 1500-rule sets vs the kernel and vs straight-line code (tests/opt/run.sh)"
 	"corpus|step_corpus|1500|iptables extension corpus (tests/corpus/run.sh)"
 	"ext|step_ext|900|extension matches/targets vs the kernel, per option edge (tests/diff/ext.sh)"
 	"dumps|step_dumps|300|real-world iptables-save dumps: compile or named refusals (tests/corpus/dumps.sh)"
 	"runtime|step_runtime|900|live runtime: load/replace/unload vs iptables-legacy (tests/runtime/live.sh)"
 	"atomic|step_atomic|600|atomic replacement under traffic, tc and xdp (tests/runtime/atomic.sh)"
+	"ct|step_ct|600|connection tracking vs the kernel's conntrack, live table (tests/ct/run.sh, live.sh)"
 	"limits|step_limits|600|limit, hashlimit, recent, statistic, quota, time vs the kernel (tests/limits/run.sh)"
 	"logrej|step_logrej|600|LOG lines and REJECT replies vs the kernel (tests/logrej/run.sh)"
 	"dropin|step_dropin|900|iptables drop-in: iptables-bpf + ipt2bpf-umh vs iptables-legacy (tests/dropin/run.sh)"
 	"security|step_security|900|SECMARK labels: kiosk scenario, security table vs the kernel, bad input (tests/security/run.sh)"
 	"cli|step_cli|900|bad-input CLI tests (tests/cli/*.sh), normal and ASan"
 	"fuzz|step_fuzz|1200|fuzzing, ${FUZZ_SECONDS}s per target (make fuzz)"
-	"qemu|step_qemu|1200|Debian 6.1 kernel in QEMU: verify, test-run, traffic (scripts/qemu-check 6.1)"
+	"qemu|step_qemu|1500|Debian 6.1 kernel in QEMU: verify, test-run, traffic, ct (scripts/qemu-check 6.1)"
 	"lint|step_lint|300|man page and shell script lint"
 )
 
@@ -101,6 +103,7 @@ step_unit_asan() {
 step_capture() { run_script tests/capture/compare.sh; }
 step_elf() { run_script tests/elf/stock-tools.sh; }
 step_diff() { run_script tests/diff/run.sh; }
+step_opt() { run_script tests/opt/run.sh; }
 step_corpus() { run_script tests/corpus/run.sh; }
 step_ext() { run_script tests/diff/ext.sh; }
 step_dumps() { run_script tests/corpus/dumps.sh; }
@@ -110,8 +113,10 @@ step_dropin() { run_script tests/dropin/run.sh; }
 step_logrej() { run_script tests/logrej/run.sh; }
 step_limits() { run_script tests/limits/run.sh; }
 step_security() { run_script tests/security/run.sh; }
+step_ct() { run_script tests/ct/run.sh && run_script tests/ct/live.sh; }
 
-step_qemu() { run_script scripts/qemu-check 6.1; }
+# The host's conntrack tests are the ct step's: the qemu step runs them in the guest only.
+step_qemu() { QEMU_TIMEOUT=900 QEMU_HOST_PARTS="verify diff traffic" run_script scripts/qemu-check 6.1; }
 
 step_cli() {
 	local s rc=0 scripts=()
@@ -207,6 +212,7 @@ setup() {
 export -f step_dropin
 export -f step_security
 export -f step_ext step_dumps
+export -f step_ct
 export -f run_script step_build step_kconfig step_unit step_unit_asan step_capture step_elf \
 	step_diff step_corpus step_runtime step_atomic step_cli step_fuzz step_lint step_qemu step_limits \
 	step_logrej

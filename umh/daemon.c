@@ -68,6 +68,7 @@ struct umhd {
 	pthread_cond_t clients_cond;
 	unsigned int clients;
 	enum log_to log_to;
+	bool echo_errors; /* detaching: errors also on stderr, for whoever started us */
 	int kmsg_fd;
 	uint64_t own_netns, own_userns;
 };
@@ -83,6 +84,8 @@ __attribute__((format(printf, 3, 4))) static void logmsg(struct umhd *d, int pri
 	va_end(ap);
 	if (prio == LOG_DEBUG && !d->o->verbose)
 		return;
+	if (d->echo_errors && prio <= LOG_ERR)
+		fprintf(stderr, "ipt2bpf-umh: %s\n", buf);
 	switch (d->log_to) {
 	case LOG_TO_SYSLOG:
 		syslog(prio, "%s", buf);
@@ -349,6 +352,9 @@ static bool pid_privileged(struct umhd *d, pid_t pid)
 
 	if (pid <= 0)
 		return false;
+	/* No /proc (a minimal system running us as its bpfilter driver): nothing to check with. */
+	if (!d->own_userns)
+		return true;
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
 	if (ns_inode(path) != d->own_userns)
 		return false;
@@ -502,7 +508,8 @@ static void client_serve(struct client *c)
 			continue;
 		}
 		if (!fatal) {
-			r = read_in(c->fd, h.in_len, &in);
+			/* A request refused for its header has its bytes read and dropped. */
+			r = err ? drain(c->fd, h.in_len) : read_in(c->fd, h.in_len, &in);
 			if (r) {
 				logmsg(d, LOG_DEBUG, "client %d: request cut short: %s",
 				       (int)c->pid, strerror(-r));
@@ -837,6 +844,9 @@ int ipt2bpf_umhd_run(const struct ipt2bpf_umhd_opts *o)
 		d->kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
 		d->log_to = d->kmsg_fd >= 0 ? LOG_TO_KMSG : LOG_TO_STDERR;
 	}
+	if (!d->own_userns)
+		logmsg(d, LOG_WARNING,
+		       "/proc is not mounted: callers' CAP_NET_ADMIN is not checked");
 	if (!spec)
 		spec = getenv(IPT2BPF_UMH_SOCKET_ENV);
 	if (!spec || !*spec)
@@ -864,6 +874,8 @@ int ipt2bpf_umhd_run(const struct ipt2bpf_umhd_opts *o)
 			goto out;
 		}
 		openlog("ipt2bpf-umh", LOG_PID, LOG_DAEMON);
+		d->log_to = LOG_TO_SYSLOG;
+		d->echo_errors = true;
 	}
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
@@ -899,7 +911,7 @@ int ipt2bpf_umhd_run(const struct ipt2bpf_umhd_opts *o)
 		       (unsigned long long)d->own_netns);
 		if (ready_fd >= 0) {
 			ready(&ready_fd, 0);
-			d->log_to = LOG_TO_SYSLOG; /* stderr is /dev/null from here on */
+			d->echo_errors = false; /* stderr is /dev/null from here on */
 		}
 		notify_systemd("READY=1");
 		rc = serve_socket(d, lfd, sfd) ? 1 : 0;

@@ -14,6 +14,7 @@
 #include <linux/netfilter/xt_iprange.h>
 
 #include "rt_internal.h"
+#include "../translator/mod.h"
 #include "../translator/util.h"
 
 /* ------------------------------------------------------------ -L formatting */
@@ -139,6 +140,14 @@ static void print_match(FILE *f, const struct ipt2bpf_match *m)
 	case IPT2BPF_M_COMMENT:
 		fprintf(f, " /* %.*s */", (int)sizeof(m->u.comment), m->u.comment);
 		break;
+	case IPT2BPF_M_MOD:
+		/* Extension modules print their options iptables-save style. */
+		fprintf(f, " %s", m->name);
+		if (m->mod->dump) {
+			fputc(' ', f);
+			m->mod->dump(f, m->data, m->len, m->revision);
+		}
+		break;
 	default:
 		fprintf(f, " %s", m->name);
 		break;
@@ -196,6 +205,10 @@ static void print_rule(FILE *f, const struct ipt2bpf_table *t, const struct ipt2
 		fprintf(f, "[goto] ");
 	for (unsigned int i = 0; i < e->n_matches; i++)
 		print_match(f, &e->matches[i]);
+	if (e->target.kind == IPT2BPF_T_MOD && e->target.mod->dump) {
+		fputc(' ', f);
+		e->target.mod->dump(f, e->target.data, e->target.len, e->target.revision);
+	}
 }
 
 /* Built-ins in hook order, then user chains sorted by name as libiptc keeps them. */

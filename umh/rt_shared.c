@@ -73,3 +73,14 @@ int rt_shared_pin(const struct ipt2bpf_runtime *rt, const struct ipt2bpf_progset
 	}
 	return 0;
 }
+
+int ipt2bpf_rt_shared_map(const struct ipt2bpf_runtime *rt, const char *name)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (rt_path(rt, path, sizeof(path), "shared/%s", name))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}

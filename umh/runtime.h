@@ -139,6 +139,12 @@ void ipt2bpf_rt_closep(struct ipt2bpf_runtime **rt);
 const char *ipt2bpf_rt_dir(const struct ipt2bpf_runtime *rt);
 
 /*
+ * A shared map of the loaded rule set (shared/<name>: the connection table
+ * ipt_ct and its ipt_ct_stats, ipt_ct_cfg): an fd, or -ENOENT.
+ */
+int ipt2bpf_rt_shared_map(const struct ipt2bpf_runtime *rt, const char *name);
+
+/*
  * Compiles the tables, loads the programs, pins them and attaches them on
  * every interface (replacing an earlier rule set in place: TC filters by
  * BPF_TC_F_REPLACE, XDP links by bpf_link_update).  On failure the earlier

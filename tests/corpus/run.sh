@@ -37,7 +37,7 @@ die() { echo "corpus: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "needs root"
 [ -d "$EXT" ] || die "no corpus at $EXT (set IPT2BPF_SHARED)"
 [ -x "$IPT2BPF" ] || die "$IPT2BPF not built"
-make -s -C "$ROOT" O="$O" "$O/tests/rulegen" "$O/tests/kdiff" >&2 || die "building tools failed"
+make -s -C "$ROOT" O="$O" "$O/tests/rulegen" "$O/tests/kdiff" "$O/tests/ctdiff" >&2 || die "building tools failed"
 
 
 TOPO=$ROOT/tests/diff/topology.sh
@@ -160,6 +160,7 @@ for f in "${files[@]}"; do
 		fi
 		# Compiled: the kernel and ipt2bpf must agree on every packet.
 		pcap=$TMP/$chain.pcap
+		in_fw "$O/tests/ctdiff" flush >/dev/null 2>&1 || true # no connections left by earlier rules
 		in_fw "$O/tests/kdiff" --rules "$r" --table "$table" --pcap "$pcap" --chain "$chain" \
 			--inject-ns "$NS_C" --inject-dev vc >"$TMP/k.json" 2>"$TMP/k.err"
 		kdrc=$?

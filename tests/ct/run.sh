@@ -150,7 +150,8 @@ for kv in "${TIMEOUTS[@]}"; do
 	ip netns exec "$FW" sysctl -q -w "net.netfilter.nf_conntrack_$kv"
 done
 
-"$CTDIFF" gen --out "$OUT/flows" $QUICK
+"$CTDIFF" gen --out "$OUT/flows" $QUICK 2>"$OUT/gen.err"
+n_flows=$(sed -n 's/^ctdiff: \([0-9]*\) flows.*/\1/p' "$OUT/gen.err")
 n_pkts=$(wc -l <"$OUT/flows.chains")
 
 ct_set=()
@@ -182,6 +183,6 @@ if [ "$n_k" != "$n_pkts" ] || [ "$n_o" != "$n_pkts" ]; then
 	cat "$OUT/kernel.err" >&2
 	mism=$((mism + 1))
 fi
-n_flows=$(tr -d '\r' <"$OUT/ours.ct" | grep -c '^' || true)
-echo "ct: $n_pkts packets ($(grep -c INPUT "$OUT/flows.chains") INPUT, $(grep -c OUTPUT "$OUT/flows.chains") OUTPUT), $(grep -c 'counted' "$OUT/ours.json") decisions compared, $mism mismatches; $n_flows connections left in ipt2bpf's table"
+n_left=$(grep -c '^{' "$OUT/ours.ct" || true)
+echo "ct: $n_flows flows, $n_pkts packets ($(grep -c INPUT "$OUT/flows.chains") INPUT, $(grep -c OUTPUT "$OUT/flows.chains") OUTPUT), $(grep -c 'counted' "$OUT/ours.json") decisions compared with the kernel, $mism mismatches; $n_left connections left in ipt2bpf's table"
 [ "$mism" -eq 0 ]

@@ -27,6 +27,11 @@
 # --compare-out compares the two (IP length, transport bytes). vout's MTU is
 # 1400 for that family, so that --clamp-mss-to-pmtu has a path MTU to find.
 #
+# classify (CLASSIFY sets skb->priority, which no packet byte shows): an
+# observer on vout's TC egress (tests/diff/prio_observer.bpf.c) records the
+# priority of each UDP datagram kdiff sends through the kernel's OUTPUT, and
+# `ipt2bpf trace --priorities-out` what the program left: equal per port.
+#
 # Environment: IPT2BPF (default build/ipt2bpf), O (build dir for the tools,
 # default build), DIFF_ID (namespace names), DIFF_OUT (default
 # tests/out/ext; failing cases are kept there).
@@ -83,10 +88,42 @@ mkdir -p "$OUT"
 
 in_fw() { ip netns exec "$NS_FW" "$@"; }
 
-total=0 mism=0 harness_fail=0 xdp_bad=0 outs=0 out_bad=0
+total=0 mism=0 harness_fail=0 xdp_bad=0 outs=0 out_bad=0 cls_n=0 cls_bad=0
 reports=$TMP/reports errors=$TMP/errors
 : >"$reports"
 : >"$errors"
+
+# CLASSIFY: an observer at vout's TC egress records skb->priority per UDP
+# destination port of what the kernel sent; trace --priorities-out says what
+# the program left.  "port priority" per line, sorted.
+observer_on() {
+	clang -target bpf -O2 -g -I"/usr/include/$(gcc -print-multiarch)" \
+		-c "$ROOT/tests/diff/prio_observer.bpf.c" -o "$TMP/prio_observer.o" ||
+		die "building the CLASSIFY observer failed"
+	in_fw tc qdisc replace dev vout clsact
+	in_fw tc filter add dev vout egress bpf direct-action obj "$TMP/prio_observer.o" \
+		sec classifier
+}
+observer_off() { in_fw tc qdisc del dev vout clsact 2>/dev/null || true; }
+observed() {
+	local id map
+	id=$(in_fw tc filter show dev vout egress | sed -n 's/.* id \([0-9]*\).*/\1/p' | head -1)
+	map=$(bpftool prog show id "$id" | sed -n 's/.*map_ids \([0-9]*\).*/\1/p')
+	bpftool map dump id "$map" -j | python3 -c '
+import json, sys
+for e in json.load(sys.stdin):
+    k = int.from_bytes(bytes(int(b, 16) for b in e["key"]), "little")
+    v = int.from_bytes(bytes(int(b, 16) for b in e["value"]), "little")
+    print(k, v)' | sort -n
+}
+# trace's priorities of the packets it accepted, by their port (the .meta description).
+traced() { # traced META BPF_JSON PRIORITIES
+	awk 'FILENAME == ARGV[1] { d = $3; sub(/.*-/, "", d); port[$1] = d; next }
+	FILENAME == ARGV[2] { if (match($0, /"n":[0-9]+/)) { n = substr($0, RSTART + 4, RLENGTH - 4) + 0;
+		if ($0 ~ /"verdict":"ACCEPT"/) ok[n] = 1 }; next }
+	ok[$1] { print port[$1], $2 }' "$1" "$2" "$3" | sort -n
+}
+
 printf '%-10s %9s %10s %13s %s\n' family decisions mismatches "rules hit" "xdp"
 for fam in $FAMILIES; do
 	d=$TMP/$fam
@@ -103,6 +140,7 @@ for fam in $FAMILIES; do
 	for chain in INPUT FORWARD OUTPUT; do
 		[ -s "$d/$chain.pcap.meta" ] || continue
 		capk=() capb=()
+		[ "$fam" = classify ] && capb=(--priorities-out "$d/$chain.prio") && observer_on
 		if [ $outcmp = 1 ] && [ $chain != INPUT ]; then
 			capk=(--capture-ns "$NS_S" --capture-dev vs --capture-pcap "$d/$chain.kernel.out.pcap")
 			capb=(--out-pcap "$d/$chain.bpf.out.pcap")
@@ -115,6 +153,20 @@ for fam in $FAMILIES; do
 		in_fw "$KDIFF" --rules "$d/rules.v4" --pcap "$d/$chain.pcap" --chain "$chain" \
 			--inject-ns "$NS_C" --inject-dev vc --marks "$d/$chain.pcap.marks" --keep-macs \
 			"${capk[@]}" >"$d/$chain.kernel" 2>"$d/$chain.kernel.err" || krc=$?
+		if [ "$fam" = classify ]; then
+			observed >"$d/$chain.prio.kernel"
+			observer_off
+			traced "$d/$chain.pcap.meta" "$d/$chain.bpf" "$d/$chain.prio" >"$d/$chain.prio.bpf"
+			cls_n=$((cls_n + $(wc -l <"$d/$chain.prio.kernel")))
+			if ! diff -u "$d/$chain.prio.kernel" "$d/$chain.prio.bpf" >"$d/$chain.prio.diff"; then
+				cls_bad=$((cls_bad + $(grep -c '^[-+][0-9]' "$d/$chain.prio.diff" || true)))
+				keep=1
+				{
+					echo "mismatch: $OUT/$fam $chain: skb->priority by port (kernel -, ipt2bpf +):"
+					grep '^[-+][0-9]' "$d/$chain.prio.diff" | sed 's/^/  /'
+				} >>"$reports"
+			fi
+		fi
 		if [ $krc != 0 ]; then
 			echo "exttest: kdiff failed (status $krc) on $fam $chain:" >&2
 			head -5 "$d/$chain.kernel.err" >&2
@@ -181,11 +233,12 @@ done
 
 echo "exttest: $total packet decisions, $mism mismatches"
 [ $outs = 0 ] || echo "exttest: packets as the targets left them: $outs compared, $out_bad differ"
+[ "$cls_n" = 0 ] || echo "exttest: CLASSIFY: $cls_n datagrams' skb->priority compared, $cls_bad differ"
 cat "$errors"
 if [ -s "$reports" ]; then
 	awk -v max="$SHOW" '/^mismatch:/ { n++ } n <= max' "$reports"
 	[ "$mism" -le "$SHOW" ] || echo "... (first $SHOW of $mism shown; cases kept in $OUT)"
 fi
 [ $harness_fail = 0 ] || exit 2
-[ $mism = 0 ] && [ $out_bad = 0 ] && [ ! -s "$errors" ] || exit 1
+[ $mism = 0 ] && [ $out_bad = 0 ] && [ "$cls_bad" = 0 ] && [ ! -s "$errors" ] || exit 1
 exit 0

@@ -132,7 +132,7 @@ say "test-run cases passed: $cok of $cases (BPF_PROG_TEST_RUN vs the host's ipta
 tok=$(grep -c '^traffic [a-z]* [^ ]* .* ok$' "$RES/traffic.txt" 2>/dev/null)
 tall=$(grep -c '^traffic [a-z]* [^ :]* ' "$RES/traffic.txt" 2>/dev/null)
 nprobes=$(grep -cv '^#\|^$' "$ROOT/tests/qemu/traffic.probes")
-modes=$(sed -n 's/^traffic \([a-z]*\): .*/\1/p' "$RES/traffic.txt" 2>/dev/null | tr '\n' ' ')
+modes=$(sed -n 's/^traffic \([a-z]*\): [0-9]* passed.*/\1/p' "$RES/traffic.txt" 2>/dev/null | tr '\n' ' ')
 nmodes=$(wc -w <<<"$modes")
 [ "$nmodes" -ge 2 ] || nmodes=2
 xdp=$(sed -n 's/^xdp-attach //p' "$RES/traffic.txt" 2>/dev/null | tr '\n' ',' | sed 's/,$//; s/,/, /g')
@@ -166,7 +166,7 @@ if [ -f "$RES/ct.txt" ]; then
 	}
 	ct=", ct $cp_/$cn"
 else
-	say "conntrack tests: none (no tests/ct/ in the tree)"
+	say "conntrack tests: not run (no tests/ct/, or not asked for)"
 	ct=
 fi
 

@@ -101,14 +101,17 @@ if part traffic; then
 fi
 
 # The conntrack tests of tests/ct/ (when present): each script on its own,
-# with the same environment as under scripts/check.sh.
+# with the same environment as under scripts/check.sh (O relative to the
+# repository root, as those scripts expect it).
 if part ct && [ -d "$ROOT/tests/ct" ]; then
 	: >"$RES/ct.txt"
+	ct_o=${O#"$ROOT"/}
 	for s in "$ROOT"/tests/ct/*.sh; do
 		[ -f "$s" ] || continue
 		name=$(basename "$s" .sh)
 		s0=$(now_ms)
-		IPT2BPF_BUILD=$(dirname "$IPT2BPF") timeout 600 bash "$s" </dev/null >"$RES/ct-$name.log" 2>&1
+		ct_build=$O
+		O=$ct_o IPT2BPF_BUILD=$ct_build timeout 600 bash "$s" </dev/null >"$RES/ct-$name.log" 2>&1
 		rc=$?
 		echo "ct $name $rc $((($(now_ms) - s0) / 1000))" >>"$RES/ct.txt"
 	done

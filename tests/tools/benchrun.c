@@ -2,18 +2,22 @@
 /*
  * benchrun: what a rule set costs, for `make bench` (scripts/bench.sh).
  *
- *   benchrun [--no-optimise] [--repeat N] [--rounds R] [--chain INPUT|FORWARD|OUTPUT]
- *            {RULES.v4 | --blob FILE} [--pkts FILE]
+ *   benchrun [--no-optimise] [--live] [--repeat N] [--rounds R]
+ *            [--chain INPUT|FORWARD|OUTPUT] {RULES.v4 | --blob FILE} [--pkts FILE]
  *
- * Compiles the rules (trace programs, as `ipt2bpf trace` does), loads them
- * and prints, one "key value" pair per line:
+ * Compiles the rules and prints, one "key value" pair per line:
  *
  *   parse_ms     iptables-legacy-restore under the shim (capture), validation, decoding
- *   gen_ms       code generation, the optimiser included
- *   load_ms      map creation, map contents, verification and loading of every program
- *   insns        instructions of the program timed
- *   map_kb       memory of the program set's maps (the kernel's memlock figure)
  *
+ * with --live, what `ipt2bpf load` compiles (ingress and egress, tc mode):
+ *
+ *   live_gen_ms  code generation, the optimiser included
+ *   live_load_ms map creation, map contents, verification and loading of both programs
+ *   live_insns   their instructions
+ *   live_map_kb  memory of their maps (the kernel's memlock figure)
+ *
+ * and with --pkts, the same for the trace programs (as `ipt2bpf trace`
+ * compiles them; gen_ms, load_ms, insns of the program timed, map_kb),
  * then for every packet of --pkts (benchgen's format: NAME PROTO SADDR DADDR
  * SPORT DPORT), timed with BPF_PROG_TEST_RUN (repeat N, the median of R
  * rounds), against an empty TC program timed in the same rounds:
@@ -408,6 +412,41 @@ static int attach_empty(const char *dev, const char *mode)
 	return 0;
 }
 
+/*
+ * What `ipt2bpf load` compiles (ingress and egress programs, tc mode): code
+ * generation, then maps, their contents and verification, timed apart.
+ */
+static int live_times(struct ipt2bpf_table **tables, unsigned int n_tables, bool no_opt)
+{
+	struct ipt2bpf_gen_opts gopts = {.mode = IPT2BPF_MODE_TC, .no_optimise = no_opt};
+	struct ipt2bpf_progset *ps = NULL;
+	struct ipt2bpf_loaded l = {0};
+	struct ipt2bpf_diag d = {0};
+	unsigned long mem = 0, insns = 0;
+	double t0 = now_ms(), t1, t2;
+
+	if (ipt2bpf_gen((const struct ipt2bpf_table *const *)tables, n_tables, &gopts, &ps, &d)) {
+		fprintf(stderr, "benchrun: %s\n", d.msg);
+		return -1;
+	}
+	t1 = now_ms();
+	if (ipt2bpf_progset_load(ps, &l, &d)) {
+		fprintf(stderr, "benchrun: %s\n", d.msg);
+		ipt2bpf_progset_free(ps);
+		return -1;
+	}
+	t2 = now_ms();
+	for (unsigned int i = 0; i < l.n_maps; i++)
+		mem += map_memlock(l.map_fds[i]);
+	for (unsigned int i = 0; i < ps->n_progs; i++)
+		insns += ps->progs[i].n_insns;
+	printf("live_gen_ms %.1f\nlive_load_ms %.1f\nlive_insns %lu\nlive_map_kb %lu\n", t1 - t0,
+	       t2 - t1, insns, mem / 1024);
+	ipt2bpf_loaded_close(&l);
+	ipt2bpf_progset_free(ps);
+	return 0;
+}
+
 static void set_shim(const char *argv0)
 {
 	char exe[4096], *dir, path[4200];
@@ -442,7 +481,8 @@ int main(int argc, char **argv)
 		{"blob", required_argument, NULL, 'b'},	 {"pkts", required_argument, NULL, 'p'},
 		{"equiv", required_argument, NULL, 'e'}, {"in", required_argument, NULL, 'i'},
 		{"out", required_argument, NULL, 'o'},	 {"attach-empty", required_argument, NULL, 'A'},
-		{"mode", required_argument, NULL, 'M'},	 {0},
+		{"mode", required_argument, NULL, 'M'},	 {"live", no_argument, NULL, 'L'},
+		{0},
 	};
 	struct ipt2bpf_gen_opts gopts = {.mode = IPT2BPF_MODE_TC, .trace = true};
 	struct ipt2bpf_blob blobs[IPT2BPF_MAX_TABLES];
@@ -454,6 +494,7 @@ int main(int argc, char **argv)
 	unsigned int n_blobs = 0, n_tables = 0, n_pkts = 0, repeat = 100000, rounds = 5;
 	const char *rules = NULL, *blob = NULL, *pkts = NULL, *eq_pcap = NULL;
 	const char *in = "eth0", *out = "eth1", *attach_dev = NULL, *mode = "tc";
+	bool live = false;
 	int hook = NF_INET_LOCAL_IN, c, prog_fd = -1, efd, err, cfg, prog_i = -1;
 	unsigned long mem = 0;
 	double t0, t1, t2, t3;
@@ -488,6 +529,9 @@ int main(int argc, char **argv)
 			break;
 		case 'M':
 			mode = optarg;
+			break;
+		case 'L':
+			live = true;
 			break;
 		case 'i':
 			in = optarg;
@@ -545,6 +589,12 @@ int main(int argc, char **argv)
 			ipt2bpf_blob_release(&blobs[i]);
 		return rc;
 	}
+	printf("parse_ms %.1f\n", t1 - t0);
+	if (live && live_times(tables, n_tables, gopts.no_optimise))
+		return 1;
+	if (!pkts)
+		goto done;
+	t1 = now_ms();
 	err = ipt2bpf_gen((const struct ipt2bpf_table *const *)tables, n_tables, &gopts, &ps, &d);
 	if (err) {
 		fprintf(stderr, "benchrun: %s\n", d.msg);
@@ -568,8 +618,8 @@ int main(int argc, char **argv)
 	prog_fd = l.prog_fds[prog_i];
 	for (unsigned int i = 0; i < l.n_maps; i++)
 		mem += map_memlock(l.map_fds[i]);
-	printf("parse_ms %.1f\ngen_ms %.1f\nload_ms %.1f\ninsns %u\nmap_kb %lu\n", t1 - t0,
-	       t2 - t1, t3 - t2, ps->progs[prog_i].n_insns, mem / 1024);
+	printf("gen_ms %.1f\nload_ms %.1f\ninsns %u\nmap_kb %lu\n", t2 - t1, t3 - t2,
+	       ps->progs[prog_i].n_insns, mem / 1024);
 	{
 		struct ipt2bpf_cfg cv = {.iif = hook == NF_INET_LOCAL_OUT ? 0 : 1001,
 					 .oif = hook == NF_INET_LOCAL_IN ? 0 : 1002};
@@ -603,6 +653,7 @@ int main(int argc, char **argv)
 	close(efd);
 	ipt2bpf_loaded_close(&l);
 	ipt2bpf_progset_free(ps);
+done:
 	for (unsigned int i = 0; i < n_tables; i++)
 		ipt2bpf_table_free(tables[i]);
 	for (unsigned int i = 0; i < n_blobs; i++)

@@ -7,6 +7,10 @@
  *       is sent) and PREFIX.chains (INPUT or OUTPUT per packet: the two
  *       directions of every flow, seen from the firewall)
  *
+ *   ctdiff flush
+ *       empties the current namespace's conntrack table (tests/corpus/run.sh
+ *       runs it before each rule: every kdiff run starts without connections)
+ *
  *   ctdiff kernel --pcap P --chains C --inject-ns NS --inject-dev DEV
  *                 [--in-dev vin] [--rules R.v4]
  *       runs as root inside the firewall's namespace (tests/ct/run.sh):
@@ -45,6 +49,9 @@
 #include <linux/if_packet.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4/ip_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netlink.h>
 
 #include "tests/tools/pcap.h"
 
@@ -63,6 +70,7 @@ static uint64_t now_us;
 static uint32_t cli_addr, fw_addr; /* host order */
 static const uint8_t mac_a[6] = {2, 0, 0, 0, 0, 1}, mac_b[6] = {2, 0, 0, 0, 0, 2};
 static uint16_t ip_id = 1;
+static unsigned int n_flows;
 
 static struct pkt *pkt_new(bool output)
 {
@@ -89,6 +97,7 @@ static void gap(void)
 /* Next flow: at the next whole second + 100 ms (elapsed times stay off integers). */
 static void next_flow(void)
 {
+	n_flows++;
 	now_us = (now_us / 1000000 + 1) * 1000000 + 100000;
 }
 
@@ -142,8 +151,8 @@ static void tcp_opts(bool out, uint16_t cp, uint16_t fp, uint32_t seq, uint32_t 
 	int n;
 
 	memset(data, 'x', sizeof(data));
-	n = ipt2bpf_pkt_tcp(l4, sizeof(l4), out ? fw_addr : cli_addr, out ? cli_addr : fw_addr,
-			    &t, data, payload);
+	n = ipt2bpf_pkt_tcp(l4, sizeof(l4), out ? fw_addr : cli_addr, out ? cli_addr : fw_addr, &t,
+			    data, payload);
 	if (n < 0)
 		exit(1);
 	ip_frame(p, 6, l4, (size_t)n);
@@ -185,8 +194,7 @@ static void icmp(bool out, uint8_t type, uint8_t code, uint32_t rest)
  * An ICMP error sent in direction out, quoting (IP header + 8 bytes) the
  * packet with index quoted; dst_override != 0 changes the outer destination.
  */
-static void icmp_error(bool out, uint8_t type, uint8_t code, size_t quoted,
-		       uint32_t dst_override)
+static void icmp_error(bool out, uint8_t type, uint8_t code, size_t quoted, uint32_t dst_override)
 {
 	struct pkt *p = pkt_new(out);
 	const uint8_t *q = pkts[quoted].frame + IPT2BPF_ETH_HLEN;
@@ -222,8 +230,9 @@ static void raw_ip(bool out, uint8_t proto)
  */
 static void script(bool quick)
 {
-	static const uint8_t syn_opts[] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1,
-					   0, 0, 0, 0, 1, 3, 3, 7}; /* MSS, SACK-perm, TS, WS 7 */
+	static const uint8_t syn_opts[] = {
+		2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0,
+		0, 1, 0,    0,	  0, 0, 1, 3,  3, 7}; /* MSS, SACK-perm, TS, WS 7 */
 	static const uint8_t ts_opts[] = {1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 1};
 	size_t first;
 	uint32_t c = 1000, f = 5000;
@@ -322,14 +331,20 @@ static void script(bool quick)
 	icmp(IN, 13, 0, 0x00090001);
 	icmp(OUT, 14, 0, 0x00090001);
 	icmp_error(OUT, 11, 0, first, 0); /* time exceeded about the echo request */
-	icmp(IN, 99, 0, 0);		   /* unknown type (> 18): INVALID */
-	icmp(IN, 9, 0, 0);		   /* router advertisement: not a query, no reply type */
+	icmp(IN, 99, 0, 0);		  /* unknown type (> 18): INVALID */
+	icmp(IN, 9, 0, 0);		  /* router advertisement: not a query, no reply type */
 
-	/* 9. A protocol conntrack knows nothing about: generic. */
+	/* 9. A protocol conntrack knows nothing about: generic; GRE (not PPTP) alike. */
 	next_flow();
 	raw_ip(IN, 253);
 	raw_ip(OUT, 253);
 	raw_ip(IN, 253);
+	next_flow();
+	raw_ip(OUT, 47);
+	raw_ip(IN, 47);
+	raw_ip(OUT, 47);
+	/* SCTP: the kernel's own state machine; a packet that is no SCTP is INVALID */
+	raw_ip(IN, 132);
 
 	/* 10. A FIN from the server side first, close both ways. */
 	next_flow();
@@ -375,6 +390,37 @@ static void script(bool quick)
 	raw_ip(OUT, 253);
 }
 
+/*
+ * make bench (scripts/bench-ct.sh): PREFIX-new: n SYNs of n new connections;
+ * PREFIX-est: a handshake with window scaling, then n data segments of one
+ * established connection.
+ */
+static int write_gen(const char *prefix);
+
+static int bench_gen(const char *prefix, unsigned int n)
+{
+	static const uint8_t ws_opts[] = {1, 3, 3, 7}; /* NOP, window scale 7 */
+	char path[4096];
+	uint32_t c = 1000, f = 5000;
+	int err;
+
+	for (unsigned int i = 0; i < n; i++)
+		tcp(IN, (uint16_t)(10000 + i), 80, c, 0, F_SYN, 0);
+	snprintf(path, sizeof(path), "%s-new", prefix);
+	err = write_gen(path);
+	n_pkts = 0;
+	now_us = 0;
+	tcp_opts(IN, 9999, 80, c, 0, F_SYN, 65535, ws_opts, sizeof(ws_opts), 0);
+	tcp_opts(OUT, 9999, 80, f, c + 1, F_SYN | F_ACK, 65535, ws_opts, sizeof(ws_opts), 0);
+	tcp(IN, 9999, 80, c + 1, f + 1, F_ACK, 0);
+	/* the server's scaled window (65535 << 7): room for all the data */
+	tcp_opts(OUT, 9999, 80, f + 1, c + 1, F_ACK, 65535, NULL, 0, 0);
+	for (unsigned int i = 0; i < n; i++)
+		tcp(IN, 9999, 80, c + 1 + 100 * i, f + 1, F_ACK | F_PSH, 100);
+	snprintf(path, sizeof(path), "%s-est", prefix);
+	return err ? err : write_gen(path);
+}
+
 static int write_gen(const char *prefix)
 {
 	char path[4096];
@@ -414,7 +460,8 @@ static int write_gen(const char *prefix)
 		perror("ctdiff: gen");
 		return 1;
 	}
-	fprintf(stderr, "ctdiff: %zu packets, %.1f s\n", n_pkts, (double)now_us / 1e6);
+	fprintf(stderr, "ctdiff: %u flows, %zu packets, %.1f s\n", n_flows, n_pkts,
+		(double)now_us / 1e6);
 	return 0;
 }
 
@@ -487,7 +534,8 @@ static int table_open(int fd, struct table *t)
 	t->first_input = -1;
 	for (unsigned int i = 0; i < t->info.num_entries; i++) {
 		const struct ipt_entry *e = (const void *)((char *)t->buf->entrytable + off);
-		const struct xt_entry_target *tg = (const void *)((const char *)e + e->target_offset);
+		const struct xt_entry_target *tg =
+			(const void *)((const char *)e + e->target_offset);
 		const struct xt_standard_target *st = (const void *)tg;
 		bool policy = false;
 
@@ -513,7 +561,7 @@ static int table_open(int fd, struct table *t)
 		if (!strcmp(tg->u.user.name, XT_STANDARD_TARGET))
 			t->ents[i].term = st->verdict == -NF_ACCEPT - 1 ? T_ACCEPT
 					  : st->verdict == -NF_DROP - 1 ? T_DROP
-									 : T_NONE;
+									: T_NONE;
 		if (cur >= 0 && !strcmp(t->chains[cur], "INPUT") && t->ents[i].rule == 1)
 			t->first_input = (int)i;
 		off += e->next_offset;
@@ -534,8 +582,7 @@ static int run_restore(const char *path)
 		execlp("iptables-legacy-restore", "iptables-legacy-restore", "-w", (char *)NULL);
 		_exit(127);
 	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status)) {
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "ctdiff: iptables-legacy-restore < %s failed\n", path);
 		return -1;
 	}
@@ -685,7 +732,8 @@ static int run_kernel(const char *pcap_path, const char *chains_path, const char
 			memcpy(frame, dev_mac, ETH_ALEN);
 			memcpy(frame + ETH_ALEN, peer_mac, ETH_ALEN);
 			if (send(inject, frame, len, 0) < 0) {
-				fprintf(stderr, "ctdiff: packet %d: send: %s\n", n, strerror(errno));
+				fprintf(stderr, "ctdiff: packet %d: send: %s\n", n,
+					strerror(errno));
 				return 1;
 			}
 			/* INPUT rule 1 counts every packet: wait for it */
@@ -724,14 +772,58 @@ static int run_kernel(const char *pcap_path, const char *chains_path, const char
 	return 0;
 }
 
+/*
+ * ctdiff flush: empties this namespace's conntrack table (what `conntrack -F`
+ * does: IPCTNL_MSG_CT_DELETE without attributes), so that a differential run
+ * starts from no connections, as `ipt2bpf trace` does.
+ */
+static int ct_flush(void)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct nfgenmsg nf;
+	} req = {
+		.nh = {.nlmsg_len = sizeof(req),
+		       .nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE,
+		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK,
+		       .nlmsg_seq = 1},
+		.nf = {.nfgen_family = AF_INET, .version = NFNETLINK_V0},
+	};
+	char buf[4096];
+	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+	ssize_t n;
+
+	if (fd < 0 || send(fd, &req, sizeof(req), 0) < 0 ||
+	    (n = recv(fd, buf, sizeof(buf), 0)) < 0) {
+		perror("ctdiff: flush");
+		return 1;
+	}
+	close(fd);
+	if ((size_t)n >= sizeof(*nh) + sizeof(int) && nh->nlmsg_type == NLMSG_ERROR) {
+		int err = *(int *)NLMSG_DATA(nh);
+
+		if (err && err != -ENOENT) {
+			fprintf(stderr, "ctdiff: flush: %s\n", strerror(-err));
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"out", required_argument, NULL, 'o'},	   {"client", required_argument, NULL, 'C'},
-		{"fw", required_argument, NULL, 'F'},	   {"quick", no_argument, NULL, 'q'},
-		{"pcap", required_argument, NULL, 'p'},	   {"chains", required_argument, NULL, 'c'},
-		{"inject-ns", required_argument, NULL, 'N'}, {"inject-dev", required_argument, NULL, 'D'},
-		{"in-dev", required_argument, NULL, 'i'},  {"rules", required_argument, NULL, 'r'},
+		{"out", required_argument, NULL, 'o'},
+		{"client", required_argument, NULL, 'C'},
+		{"fw", required_argument, NULL, 'F'},
+		{"quick", no_argument, NULL, 'q'},
+		{"pcap", required_argument, NULL, 'p'},
+		{"chains", required_argument, NULL, 'c'},
+		{"inject-ns", required_argument, NULL, 'N'},
+		{"inject-dev", required_argument, NULL, 'D'},
+		{"in-dev", required_argument, NULL, 'i'},
+		{"rules", required_argument, NULL, 'r'},
 		{0},
 	};
 	const char *out = NULL, *client = "10.200.1.2", *fwa = "10.200.1.1", *pcap = NULL;
@@ -740,7 +832,10 @@ int main(int argc, char **argv)
 	struct in_addr a;
 	int c;
 
-	if (argc < 2 || (strcmp(argv[1], "gen") && strcmp(argv[1], "kernel"))) {
+	if (argc == 2 && !strcmp(argv[1], "flush"))
+		return ct_flush();
+	if (argc < 2 ||
+	    (strcmp(argv[1], "gen") && strcmp(argv[1], "kernel") && strcmp(argv[1], "bench-gen"))) {
 		fprintf(stderr, "usage: ctdiff gen --out PREFIX [--quick] | ctdiff kernel --pcap P "
 				"--chains C --inject-ns NS --inject-dev DEV [--in-dev D] "
 				"[--rules R]\n");
@@ -781,6 +876,11 @@ int main(int argc, char **argv)
 		default:
 			return 2;
 		}
+	}
+	if (!strcmp(argv[1], "bench-gen")) {
+		cli_addr = 0x0ac80102;
+		fw_addr = 0x0ac80101;
+		return out ? bench_gen(out, quick ? 200 : 2000) : 2;
 	}
 	if (!strcmp(argv[1], "gen")) {
 		if (!out || inet_pton(AF_INET, client, &a) != 1)

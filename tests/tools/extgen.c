@@ -1045,6 +1045,137 @@ static void addrtype_packets(struct out *o)
 	}
 }
 
+/* ---- dccp, ipcomp */
+
+static void dccp_rules(struct rules *r)
+{
+	rule(r, M_ALL, "-p dccp -m dccp --sport 1");
+	rule(r, M_ALL, "-p dccp -m dccp --dport 65535");
+	rule(r, M_ALL, "-p dccp -m dccp ! --sport 1024:65535");
+	rule(r, M_ALL, "-p dccp -m dccp --sport 1 --dport 65535");
+	rule(r, M_ALL, "-p dccp -m dccp --dccp-types REQUEST,DATA");
+	rule(r, M_ALL, "-p dccp -m dccp ! --dccp-types ACK,DATAACK");
+	rule(r, M_ALL, "-p dccp -m dccp --dccp-types INVALID");
+	rule(r, M_ALL, "-p dccp -m dccp --dccp-option 41");
+	rule(r, M_ALL, "-p dccp -m dccp --dccp-option 255");
+	rule(r, M_ALL, "-p dccp -m dccp --dccp-types REQUEST --dccp-option 32");
+	rule(r, M_ALL, "-p dccp -m dccp --sport 5000 ! --dccp-option 44");
+	rule(r, M_ALL, "-p dccp -m dccp ! --dccp-option 255");
+	rule(r, M_ALL, "-p ipcomp -m ipcomp --ipcompspi 18 -j DROP");
+	rule(r, M_ALL, "-p ipcomp -m ipcomp ! --ipcompspi 18:20");
+	rule(r, M_ALL, "-p ipcomp -m ipcomp --ipcompspi 65535");
+	rule(r, M_ALL, "-p dccp -m dccp --dccp-types RESET -j DROP");
+}
+
+static void dccp_pkt(struct out *o, const char *what, uint16_t sport, uint16_t dport, int type,
+		     int x, const uint8_t *opts, size_t optlen, int doff, size_t cut)
+{
+	static const uint8_t type_len[16] = {4, 12, 0,	8,  8,	8,  8,	12,
+					     8, 8,  12, 12, 12, 12, 12, 12};
+	uint8_t b[256] = {0};
+	size_t hl = 12 + (x ? 4 : 0) + type_len[type & 15], len = hl + optlen;
+	struct pk p;
+
+	ipt2bpf_put16(b, sport);
+	ipt2bpf_put16(b + 2, dport);
+	b[4] = (uint8_t)(doff ? doff : (int)((len + 3) / 4));
+	b[8] = (uint8_t)((type << 1) | (x ? 1 : 0));
+	if (optlen)
+		memcpy(b + hl, opts, optlen);
+	len = (len + 3) / 4 * 4;
+	pk_init(&p, o, 33 /* IPPROTO_DCCP */, what);
+	l4_raw(&p, b, cut ? cut : len);
+	emit(o, &p);
+}
+
+static void dccp_packets(struct out *o)
+{
+	static const uint8_t ts[8] = {1, 41, 6, 0, 0, 0, 1, 0};	    /* NOP, timestamp */
+	static const uint8_t ccid[4] = {255, 4, 1, 2};		    /* CCID-specific 255 */
+	static const uint8_t change[8] = {32, 4, 2, 3, 0, 0, 0, 0}; /* Change L, paddings */
+	static const uint8_t ck[8] = {44, 6, 1, 2, 3, 4, 0, 0};	    /* data checksum */
+	static const uint8_t zero_len[8] = {50, 0, 41, 6, 0, 0, 0, 0};
+	char d[64];
+
+	for (int type = 0; type < 16; type++) {
+		snprintf(d, sizeof(d), "dccp-type-%d", type);
+		dccp_pkt(o, d, (uint16_t)(1 + type * 4000), 65535, type, type % 2, NULL, 0, 0, 0);
+	}
+	dccp_pkt(o, "dccp-req-ts", 5000, 80, 0, 1, ts, 8, 0, 0);
+	dccp_pkt(o, "dccp-data-ccid255", 1, 65535, 2, 0, ccid, 4, 0, 0);
+	dccp_pkt(o, "dccp-req-change", 5000, 80, 0, 1, change, 8, 0, 0);
+	dccp_pkt(o, "dccp-ack-ck", 5000, 80, 3, 1, ck, 8, 0, 0);
+	dccp_pkt(o, "dccp-data-zerolen", 1024, 80, 2, 0, zero_len, 8, 0, 0);
+	dccp_pkt(o, "dccp-doff-small", 5000, 80, 0, 1, ts, 8, 3, 0);
+	dccp_pkt(o, "dccp-opts-cut", 5000, 80, 0, 1, ts, 8, 0, 22);
+	dccp_pkt(o, "dccp-short", 5000, 80, 2, 0, NULL, 0, 0, 10);
+	dccp_pkt(o, "dccp-short-8", 1, 65535, 2, 0, NULL, 0, 0, 8);
+	{
+		static const uint16_t cpi[] = {0, 17, 18, 19, 20, 21, 65535};
+		struct pk p;
+
+		for (size_t i = 0; i < ARRAY_SIZE(cpi); i++) {
+			uint8_t b[8] = {IPPROTO_UDP, 0, (uint8_t)(cpi[i] >> 8), (uint8_t)cpi[i]};
+
+			snprintf(d, sizeof(d), "ipcomp-cpi-%u", cpi[i]);
+			pk_init(&p, o, IPPROTO_COMP, d);
+			l4_raw(&p, b, sizeof(b));
+			emit(o, &p);
+		}
+		for (size_t len = 0; len < 4; len++) {
+			uint8_t b[4] = {IPPROTO_UDP, 0, 0, 18};
+
+			snprintf(d, sizeof(d), "ipcomp-short-%zu", len);
+			pk_init(&p, o, IPPROTO_COMP, d);
+			l4_raw(&p, b, len);
+			emit(o, &p);
+		}
+		if (o->chain == CH_FORWARD) {
+			uint8_t b[16] = {0};
+
+			pk_init(&p, o, IPPROTO_COMP, "ipcomp-frag-later");
+			p.frag = 3;
+			l4_raw(&p, b, 4);
+			emit(o, &p);
+			pk_init(&p, o, 33, "dccp-frag-later");
+			p.frag = 3;
+			l4_raw(&p, b, 16);
+			emit(o, &p);
+		}
+	}
+}
+
+/* ---- CLASSIFY (skb->priority: compared by tests/diff/ext.sh's observer) */
+
+static void classify_rules(struct rules *r)
+{
+	rule(r, M_OUT, "-p udp -m udp --dport 1001 -j CLASSIFY --set-class 0001:0003");
+	rule(r, M_OUT, "-p udp -m udp --dport 1002 -j CLASSIFY --set-class ffff:ffff");
+	rule(r, M_OUT, "-p udp -m udp --dport 1003 -j CLASSIFY --set-class 0000:0000");
+	rule(r, M_OUT, "-p udp -m udp --dport 1004 -j CLASSIFY --set-class 0002:0000");
+	rule(r, M_OUT, "-p udp -m udp --dport 1004 -j CLASSIFY --set-class 0003:0001");
+	rule(r, M_OUT, "-p udp -m udp --dport 1005 -j CLASSIFY --set-class 0005:0005");
+	rule(r, M_OUT, "-p udp -m udp --dport 1005 -j DROP");
+	rule(r, M_OUT, "-p udp -m udp --dport 1007 -j CLASSIFY --set-class 0007:0000");
+	rule(r, M_OUT, "-p udp -m udp --dport 1007 -j ACCEPT");
+	rule(r, M_OUT, "-p udp -m udp --dport 1007 -j CLASSIFY --set-class 0008:0000");
+	rule(r, M_OUT, "-p udp -m udp --dport 1008 -j classify_chain");
+}
+
+static void classify_packets(struct out *o)
+{
+	struct pk p;
+	char d[64];
+
+	for (uint16_t port = 1001; port <= 1009; port++) {
+		snprintf(d, sizeof(d), "classify-udp-%u", port);
+		pk_init(&p, o, IPPROTO_UDP, d);
+		p.daddr = FORWARD_NET | 9;
+		l4_udp(&p, 5000, port, "x", 1);
+		emit(o, &p);
+	}
+}
+
 /* ---- TCPMSS (what it does to the packet: compared with --compare-out) */
 
 static void tcpmsstg_rules(struct rules *r)
@@ -1056,7 +1187,8 @@ static void tcpmsstg_rules(struct rules *r)
 	rule(r, M_ALL, "-p tcp -m tcp --tcp-option 2");
 	rule(r, M_ALL, "-p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -j TCPMSS --set-mss 1000");
 	rule(r, M_ALL, "-p tcp -m length --length 44:100");
-	rule(r, M_ALL, "-p tcp -m tcp --tcp-flags SYN,ACK,FIN SYN,ACK,FIN -j TCPMSS --set-mss 1500");
+	rule(r, M_ALL,
+	     "-p tcp -m tcp --tcp-flags SYN,ACK,FIN SYN,ACK,FIN -j TCPMSS --set-mss 1500");
 	rule(r, M_ALL, "-p tcp -m tcp --tcp-flags SYN,ACK,PSH SYN,ACK,PSH -j DROP");
 }
 
@@ -1076,8 +1208,8 @@ static void tcpmsstg_pkt(struct out *o, const char *what, uint8_t flags, const u
 
 static void tcpmsstg_packets(struct out *o)
 {
-	static const uint16_t mss[] = {100, 536, 999, 1000, 1001, 1299, 1300, 1301, 1359, 1360,
-				       1361, 1460, 65535};
+	static const uint16_t mss[] = {100,  536,  999,	 1000, 1001, 1299, 1300,
+				       1301, 1359, 1360, 1361, 1460, 65535};
 	static const uint8_t nosack[8] = {1, 1, 4, 2, 1, 3, 3, 7};
 	static const uint8_t ts[12] = {1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0};
 	static const uint8_t len3[4] = {2, 3, 5, 0};
@@ -1109,8 +1241,8 @@ static void tcpmsstg_packets(struct out *o)
 	memset(full, 1, sizeof(full));
 	tcpmsstg_pkt(o, "tcpmss-tg-40-nops", 0x02, full, 40, 0, NULL, 0, 0);
 	tcpmsstg_pkt(o, "tcpmss-tg-data-noopt", 0x02, NULL, 0, 0, "hello", 0, 0);
-	tcpmsstg_pkt(o, "tcpmss-tg-data-mss", 0x02, (const uint8_t[]){2, 4, 0x40, 0}, 4, 0,
-		     "hello", 0, 0);
+	tcpmsstg_pkt(o, "tcpmss-tg-data-mss", 0x02, (const uint8_t[]){2, 4, 0x40, 0}, 4, 0, "hello",
+		     0, 0);
 	tcpmsstg_pkt(o, "tcpmss-tg-ack", 0x10, NULL, 0, 0, NULL, 0, 0);
 	tcpmsstg_pkt(o, "tcpmss-tg-doff4", 0x02, NULL, 0, 4, NULL, 0, 0);
 	tcpmsstg_pkt(o, "tcpmss-tg-doff-beyond", 0x02, NULL, 0, 7, NULL, 0, 0);
@@ -1144,6 +1276,9 @@ static const struct family families[] = {
 	{"tcpmss", M_ALL, tcpmss_rules, tcpmss_packets, NULL},
 	{"addrtype", M_ALL, addrtype_rules, addrtype_packets, NULL},
 	{"tcpmss-tg", M_ALL, tcpmsstg_rules, tcpmsstg_packets, NULL},
+	{"dccp", M_ALL, dccp_rules, dccp_packets, NULL},
+	{"classify", M_OUT, classify_rules, classify_packets,
+	 ":classify_chain - [0:0]\n-A classify_chain -j CLASSIFY --set-class 0abc:0def\n"},
 };
 
 /* ------------------------------------------------------------------ --compare-out */

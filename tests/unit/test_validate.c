@@ -821,10 +821,19 @@ static void revisions(void **state)
 	assert_int_equal(ipt2bpf_ext_revision("MARK", 0, true), -EPROTONOSUPPORT);
 	assert_int_equal(ipt2bpf_ext_revision("MARK", 2, true), 2);
 	assert_int_equal(ipt2bpf_ext_revision("CLASSIFY", 0, true), 0);
+	assert_int_equal(ipt2bpf_ext_revision("TCPMSS", 0, true), 0);
+	assert_int_equal(ipt2bpf_ext_revision("dccp", 0, false), 0);
+	assert_int_equal(ipt2bpf_ext_revision("ipcomp", 0, false), 0);
+	/* The connection tracker's extensions (codegen/m_conntrack.c, m_state.c, ...). */
+	assert_int_equal(ipt2bpf_ext_revision("conntrack", 3, false), 3);
+	assert_int_equal(ipt2bpf_ext_revision("conntrack", 1, false), 3);
+	assert_int_equal(ipt2bpf_ext_revision("state", 0, false), 0);
+	assert_int_equal(ipt2bpf_ext_revision("connmark", 1, false), 1);
+	assert_int_equal(ipt2bpf_ext_revision("CONNMARK", 1, true), 2);
 	/*
 	 * Modules that only refuse, with their reason (owner, physdev, devgroup,
-	 * NFLOG, NFQUEUE, AUDIT, TCPMSS): iptables builds the rule as for the
-	 * kernel and the compiler says why it cannot translate it.
+	 * NFLOG, NFQUEUE, AUDIT): iptables builds the rule as for the kernel and
+	 * the compiler says why it cannot translate it.
 	 */
 	assert_int_equal(ipt2bpf_ext_revision("owner", 1, false), 1);
 	assert_int_equal(ipt2bpf_ext_revision("NFQUEUE", 0, true), 3);
