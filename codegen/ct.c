@@ -379,7 +379,8 @@ static int ct_prologue(struct gen *g, int role)
 	E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_6, PKT(fragoff)));
 	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_1, 0, 0), l_noload);
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_4, BPF_REG_6, PKT(l4len)));
-	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_4, 0, 0), l_noload);
+	/* JLT, not JEQ 0: 6.1's verifier learns umin >= 1 (a non-zero size) only from it. */
+	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_4, 1, 0), l_noload);
 	EJ(BPF_JMP_IMM(BPF_JLE, BPF_REG_4, GEN_CT_PBUF_LOAD, 0), l_len);
 	E(BPF_MOV64_IMM(BPF_REG_4, GEN_CT_PBUF_LOAD));
 	BIND(l_len);

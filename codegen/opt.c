@@ -1607,16 +1607,50 @@ static void emit_hkey(struct gen *g, const struct opt_seg *s, uint32_t run, bool
 /*
  * A run.  Addresses only: the lookup finds the first rule whose addresses
  * match, then the shared rest decides (its hotdrops as that rule's).  With
- * ports: whether any rule's addresses match, the shared rest (the transport
- * match's hotdrops happen at the first such rule), then the full key.
+ * ports, the transport header present: the full key, then the shared rest;
+ * not present: whether any rule's addresses match, then the shared rest (the
+ * transport match's hotdrop happens at the first such rule, or it fails).
  */
 static int emit_run(struct gen *g, unsigned int ti, const struct opt_seg *s, const struct gen_ctx *c)
 {
 	const struct opt_table *ot = &g->opt->t[ti];
-	bool ports = s->keys & (K_SP | K_DP), addrs = s->keys & (K_SRC | K_DST);
-	int l_skip = LABEL(), err;
+	bool ports = s->keys & (K_SP | K_DP), addrs = s->keys & (K_SRC | K_DST), many;
+	int l_skip = LABEL(), l_count = LABEL(), err;
 
-	if (addrs) {
+	if (ports) {
+		/*
+		 * When the transport header is there (the guard passes for every
+		 * rule), the full key finds the rule at once; else the first rule
+		 * whose addresses match hotdrops or fails, as the template says.
+		 */
+		const struct ipt2bpf_match *l4 = l4_match(&s->tmpl, &many);
+		int l_slow = LABEL();
+
+		E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(l4ok)));
+		EJ(BPF_JMP_IMM(BPF_JSET, BPF_REG_1, l4->kind == IPT2BPF_M_TCP ? GEN_L4_TCP : GEN_L4_8,
+			       0),
+		   l_count);
+		EJ(BPF_JMP_A(0), l_slow);
+		BIND(l_count);
+		emit_hkey(g, s, s->id, true);
+		emit_lookup(g, (unsigned int)ot->map_hash, OPT_FP_KEY, l_skip);
+		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_0, 0));
+		E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, OPT_FP_RES));
+		err = gen_rule_tmpl(g, ti, s->rep, &s->tmpl, l_skip);
+		if (err)
+			return err;
+		l_count = LABEL();
+		EJ(BPF_JMP_A(0), l_count);
+		BIND(l_slow);
+		if (addrs) {
+			emit_hkey(g, s, s->id | OPT_RUN_PRESENCE, false);
+			emit_lookup(g, (unsigned int)ot->map_hash, OPT_FP_KEY, l_skip);
+		}
+		err = gen_rule_tmpl(g, ti, s->rep, &s->tmpl, l_skip);
+		if (err)
+			return err;
+		EJ(BPF_JMP_A(0), l_skip); /* the guard failed: the template cannot match */
+	} else {
 		if (s->kind == SEG_LPM) {
 			bool src = s->lpm == K_SRC;
 
@@ -1628,23 +1662,16 @@ static int emit_run(struct gen *g, unsigned int ti, const struct opt_seg *s, con
 				      UINT32_MAX);
 			emit_lookup(g, (unsigned int)ot->map_lpm, OPT_FP_KEY, l_skip);
 		} else {
-			emit_hkey(g, s, s->id | (ports ? OPT_RUN_PRESENCE : 0), false);
+			emit_hkey(g, s, s->id, false);
 			emit_lookup(g, (unsigned int)ot->map_hash, OPT_FP_KEY, l_skip);
 		}
-		if (!ports) {
-			E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_0, 0));
-			E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, OPT_FP_RES));
-		}
-	}
-	err = gen_rule_tmpl(g, ti, s->rep, &s->tmpl, l_skip);
-	if (err)
-		return err;
-	if (ports) {
-		emit_hkey(g, s, s->id, true);
-		emit_lookup(g, (unsigned int)ot->map_hash, OPT_FP_KEY, l_skip);
 		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_0, 0));
 		E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, OPT_FP_RES));
+		err = gen_rule_tmpl(g, ti, s->rep, &s->tmpl, l_skip);
+		if (err)
+			return err;
 	}
+	BIND(l_count);
 	emit_count_saved(g, ti);
 	err = gen_rule_target(g, ti, s->rep, c);
 	if (err)
