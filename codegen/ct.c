@@ -4,12 +4,15 @@
  * hooks, and the splicer that copies the clang-built tracker (ct_bpf.c,
  * embedded by ct_blob.S) into each program as static BPF functions.
  *
- * Splicing: the object's .text holds ct_in() and ct_confirm(), each a
+ * Splicing: the object's .text holds ct_in(), ct_confirm(), ct_count()
+ * (connlimit) and cl_step() (ct_count()'s bpf_loop() callback), each a
  * self-contained function (everything inlined: no calls, no .rodata).  Their
  * instructions are copied as they are, except the BPF_LD_IMM64 instructions
- * the object's .rel.text relocates against its map symbols: those become our
- * map references (gen_ld_map(), same two instructions), so jump offsets stay
- * valid.  Anything else in the object is refused when it is first used.
+ * the object's .rel.text relocates: against a map symbol they become our map
+ * references (gen_ld_map()), against a function (the callback) a reference
+ * to that function spliced in turn (gen_ld_func()); both are the same two
+ * instructions, so jump offsets stay valid.  Anything else in the object is
+ * refused when it is first used.
  */
 #include <errno.h>
 #include <gelf.h>
@@ -70,8 +73,11 @@ extern const unsigned char gen_ct_obj_xdp_end[] __attribute__((weak));
 
 /* ------------------------------------------------------------ the object */
 
+enum { CT_F_IN, CT_F_CONFIRM, CT_F_COUNT, CT_F_STEP, CT_F_N };
+
 struct ct_reloc {
 	uint32_t insn;
+	int func; /* CT_F_*: a function's address (a callback), -1: the map named below */
 	char map[BPF_OBJ_NAME_LEN];
 };
 
@@ -83,11 +89,14 @@ struct ct_obj {
 	uint32_t n_insns;
 	struct ct_reloc *relocs;
 	uint32_t n_relocs;
-	uint32_t start[2], len[2]; /* ct_in, ct_confirm */
+	uint32_t start[CT_F_N], len[CT_F_N];
 };
 
-enum { CT_F_IN, CT_F_CONFIRM };
-static const char *const ct_func_names[2] = {"ct_in", "ct_confirm"};
+static const char *const ct_func_names[CT_F_N] = {"ct_in", "ct_confirm", "ct_count", "cl_step"};
+/* Their names in the program; the global ones get the parsed packet (BTF, as chunks). */
+static const char *const ct_prog_names[CT_F_N] = {"ipt_ct_in", "ipt_ct_confirm", "ipt_ct_count",
+						  "ipt_cl_step"};
+static const bool ct_func_global[CT_F_N] = {true, false, true, false};
 
 static struct ct_obj ct_objs[2]; /* tc, xdp */
 
@@ -95,9 +104,9 @@ static struct ct_obj ct_objs[2]; /* tc, xdp */
 struct ct_func_ref {
 	unsigned int obj, func;
 };
-static const struct ct_func_ref ct_refs[2][2] = {
-	{{0, CT_F_IN}, {0, CT_F_CONFIRM}},
-	{{1, CT_F_IN}, {1, CT_F_CONFIRM}},
+static const struct ct_func_ref ct_refs[2][CT_F_N] = {
+	{{0, CT_F_IN}, {0, CT_F_CONFIRM}, {0, CT_F_COUNT}, {0, CT_F_STEP}},
+	{{1, CT_F_IN}, {1, CT_F_CONFIRM}, {1, CT_F_COUNT}, {1, CT_F_STEP}},
 };
 
 static int obj_fail(struct ct_obj *o, int err, const char *why)
@@ -187,15 +196,16 @@ static int obj_parse(struct ct_obj *o, const unsigned char *start, const unsigne
 		if (!gelf_getsym(syms, (int)i, &s) || GELF_ST_TYPE(s.st_info) != STT_FUNC)
 			continue;
 		name = elf_strptr(elf, sh.sh_link, s.st_name);
-		for (int f = 0; f < 2 && name; f++)
+		for (int f = 0; f < CT_F_N && name; f++)
 			if (!strcmp(name, ct_func_names[f])) {
 				o->start[f] = (uint32_t)(s.st_value / sizeof(struct bpf_insn));
 				o->len[f] = (uint32_t)(s.st_size / sizeof(struct bpf_insn));
 			}
 	}
-	for (int f = 0; f < 2; f++)
+	for (int f = 0; f < CT_F_N; f++)
 		if (!o->len[f] || o->start[f] + o->len[f] > o->n_insns) {
-			err = obj_fail(o, -EINVAL, "the tracker object lacks ct_in or ct_confirm");
+			err = obj_fail(o, -EINVAL,
+				       "the tracker object lacks ct_in, ct_confirm, ct_count or cl_step");
 			goto out;
 		}
 
@@ -236,6 +246,22 @@ static int obj_parse(struct ct_obj *o, const unsigned char *start, const unsigne
 				goto out;
 			}
 			o->relocs[i].insn = insn;
+			o->relocs[i].func = -1;
+			if (s.st_shndx == text_idx) {
+				/* a function's address: symbol (.text or the function) + imm bytes */
+				uint64_t at = s.st_value + (uint32_t)o->insns[insn].imm;
+
+				for (int f = 0; f < CT_F_N; f++)
+					if (at == (uint64_t)o->start[f] * sizeof(struct bpf_insn))
+						o->relocs[i].func = f;
+				if (o->relocs[i].func < 0) {
+					err = obj_fail(o, -EINVAL,
+						       "the tracker object takes the address of an "
+						       "unknown function");
+					goto out;
+				}
+				continue;
+			}
 			snprintf(o->relocs[i].map, sizeof(o->relocs[i].map), "%s", name);
 		}
 	}
@@ -282,10 +308,23 @@ static int ct_map(struct gen *g, const char *name)
 	if (!strcmp(name, GEN_CT_CFG_MAP))
 		return gen_map_get(g, GEN_CT_CFG_MAP, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
 				   sizeof(struct gen_ct_cfg), 1, 0, true);
+	/*
+	 * connlimit's lists belong to the rules (the kernel's nf_conncount_data
+	 * of each match): not shared, a new rule set starts them empty.
+	 */
+	if (!strcmp(name, GEN_CL_MAP))
+		return gen_map_get(g, GEN_CL_MAP, BPF_MAP_TYPE_HASH, sizeof(struct gen_cl_key),
+				   sizeof(struct gen_cl_list), GEN_CL_MAX_KEYS, BPF_F_NO_PREALLOC,
+				   false);
+	if (!strcmp(name, GEN_CL_TMP_MAP))
+		return gen_map_get(g, GEN_CL_TMP_MAP, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
+				   sizeof(struct gen_cl_list), 1, 0, false);
 	return ipt2bpf_diag_set(g->diag, -EINVAL, "connection tracker: unknown map %s", name);
 }
 
 /* ------------------------------------------------------------ splicing */
+
+static int ct_func(struct gen *g, unsigned int func);
 
 static int ct_emit_func(struct gen *g, const void *arg)
 {
@@ -305,6 +344,17 @@ static int ct_emit_func(struct gen *g, const void *arg)
 			r++;
 		/* The copy keeps every instruction, reachable or not: offsets are the object's. */
 		e->dead = false;
+		if (r < o->n_relocs && o->relocs[r].insn == i && o->relocs[r].func >= 0) {
+			int id = ct_func(g, (unsigned int)o->relocs[r].func);
+
+			if (id < 0)
+				return id;
+			e = &g->p->e;
+			gen_ld_func(e, in->dst_reg, (unsigned int)id);
+			gen_edge_add(g, (unsigned int)id, 0, false);
+			i++;
+			continue;
+		}
 		if (r < o->n_relocs && o->relocs[r].insn == i) {
 			int map = ct_map(g, o->relocs[r].map);
 
@@ -327,14 +377,14 @@ static int ct_func(struct gen *g, unsigned int func)
 
 	if (!o)
 		return -EINVAL;
-	id = gen_modfunc_get(g, func == CT_F_IN ? "ipt_ct_in" : "ipt_ct_confirm", ct_emit_func,
-			     &ct_refs[which][func]);
+	id = gen_modfunc_get(g, ct_prog_names[func], ct_emit_func, &ct_refs[which][func]);
 	/*
-	 * ct_in() is global (BTF linkage): the verifier checks it once, on its
-	 * own, with R1 a pointer to the parsed packet as for chunks (which is
-	 * what the flag means for the loader and the ELF writer).
+	 * ct_in() and ct_count() are global (BTF linkage): the verifier checks
+	 * each once, on its own, with R1 a pointer to the parsed packet as for
+	 * chunks (which is what the flag means for the loader and the ELF
+	 * writer).
 	 */
-	if (id > 0 && func == CT_F_IN)
+	if (id > 0 && ct_func_global[func])
 		g->p->funcs[id].chunk = true;
 	return id;
 }
@@ -343,13 +393,33 @@ static int ct_func(struct gen *g, unsigned int func)
 
 #define SCR(f) ((int16_t)offsetof(struct gen_ct_scratch, f))
 
+/* The module's private slot (gen_mod_use()): what the rule set asks of the tracker. */
+struct ct_priv {
+	bool jiffies; /* connlimit: the prologue puts jiffies in the scratch map */
+};
+
+static struct ct_priv *ct_priv_get(struct gen *g)
+{
+	void **slot;
+	int err = gen_mod_use(g, &gen_ct_mod, &slot);
+
+	if (err)
+		return NULL;
+	if (!*slot)
+		*slot = calloc(1, sizeof(struct ct_priv));
+	return *slot;
+}
+
 static int ct_prologue(struct gen *g, int role)
 {
 	int fid = ct_func(g, CT_F_IN), l_skip = LABEL(), l_noload = LABEL(), l_len = LABEL();
+	struct ct_priv *priv = ct_priv_get(g);
 	int err;
 
 	if (fid < 0)
 		return fid;
+	if (!priv)
+		return -ENOMEM;
 	/*
 	 * ct_in(pkt) is a global function without the context: the clock, the
 	 * hook and the transport header's first bytes go to the scratch map.
@@ -361,6 +431,13 @@ static int ct_prologue(struct gen *g, int role)
 		return err;
 	E(BPF_LDX_MEM(BPF_DW, BPF_REG_3, BPF_REG_10, FP_TMP));
 	E(BPF_STX_MEM(BPF_DW, BPF_REG_0, BPF_REG_3, SCR(now)));
+	if (priv->jiffies) {
+		/* nf_conncount's clock: (u32)jiffies */
+		E(BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_0, FP_TMP));
+		gen_clock(g, BPF_REG_3, true);
+		E(BPF_LDX_MEM(BPF_DW, BPF_REG_0, BPF_REG_10, FP_TMP));
+		E(BPF_STX_MEM(BPF_W, BPF_REG_0, BPF_REG_3, SCR(cl_jiffies)));
+	}
 	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_7));
 	if (role == IPT2BPF_P_INGRESS) {
 		int l_notlo = LABEL();
@@ -428,6 +505,28 @@ const struct ipt2bpf_mod gen_ct_mod = {
 	.emit_prologue = ct_prologue,
 	.emit_verdict = ct_verdict,
 };
+
+int gen_ct_use_connlimit(struct gen *g)
+{
+	struct ct_priv *priv = ct_priv_get(g);
+
+	if (!priv)
+		return ipt2bpf_diag_set(g->diag, -ENOMEM, "out of memory");
+	priv->jiffies = true;
+	return 0;
+}
+
+int gen_ct_emit_count(struct gen *g)
+{
+	int fid = ct_func(g, CT_F_COUNT);
+
+	if (fid < 0)
+		return fid;
+	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_6));
+	gen_call(&g->p->e, (unsigned int)fid);
+	gen_edge_add(g, (unsigned int)fid, 0, false);
+	return g->p->e.err;
+}
 
 int gen_ct_emit_scratch(struct gen *g, int reg, int l_none)
 {

@@ -103,6 +103,39 @@ struct gen_ct_entry {
 #define GEN_CT_PBUF_LOAD 80
 #define GEN_CT_PBUF	 128
 
+/*
+ * connlimit (m_connlimit.c): nf_conncount's lists, one per (rule, masked
+ * address) key: the tuples of the connections the rule has seen, in the
+ * order they were added, each with the CPU and jiffies of its addition (the
+ * kernel's struct nf_conncount_tuple).  ct_count() walks and extends them.
+ */
+#define GEN_CL_MAP	"ipt_connlimit" /* HASH (no prealloc): gen_cl_key -> gen_cl_list */
+#define GEN_CL_TMP_MAP	"ipt_cl_tmp"	/* PERCPU_ARRAY[1]: gen_cl_list, a new list's value */
+#define GEN_CL_SLOTS	256		/* tuples a list holds (a power of two) */
+#define GEN_CL_MAX_KEYS 16384		/* lists, all connlimit rules together */
+
+struct gen_cl_key {
+	__u32 rule; /* the use of the match: its index among all connlimit uses */
+	__u32 addr; /* source or destination address & mask, network order */
+};
+
+struct gen_cl_conn {
+	__u32 src, dst;	    /* the tuple (nf_conntrack_tuple), network order */
+	__u16 sport, dport; /* network order; ICMP: id, type << 8 | code (as gen_ct_entry) */
+	__u8 proto;
+	__u8 pad;
+	__u16 cpu;
+	__u32 jiffies;
+};
+
+struct gen_cl_list {
+	__u32 count;
+	__u32 last_gc;	     /* jiffies of the last complete walk */
+	__u32 last_gc_count; /* count after it */
+	__u32 pad;
+	struct gen_cl_conn conn[GEN_CL_SLOTS];
+};
+
 /* Per-packet scratch: what ct_in() found, for the matches and for confirm. */
 struct gen_ct_scratch {
 	struct gen_ct_key key;
@@ -115,6 +148,14 @@ struct gen_ct_scratch {
 	/* set by the prologue: the transport header's first bytes (at most GEN_CT_PBUF_LOAD) */
 	__u8 pbuf[GEN_CT_PBUF];
 	__u8 work[192]; /* ct_bpf.c's work area (the tracker's stack is tight) */
+	/* connlimit: set by the prologue (cl_jiffies) and the match (cl_key) for ct_count() */
+	struct gen_cl_key cl_key;
+	__u32 cl_jiffies;
+	__u32 cl_cpu;
+	struct gen_cl_conn cl_t;   /* the packet's tuple */
+	struct gen_cl_conn cl_c;   /* the listed tuple being checked */
+	struct gen_ct_key cl_lkey; /* lookup key of a listed tuple */
+	__u32 cl_w, cl_collect, cl_flags, cl_pad;
 };
 
 #define GEN_CTS_PENDING 0x1 /* ent is a new connection, inserted on ACCEPT */
@@ -226,6 +267,15 @@ int gen_ct_cfg_set(struct gen_ct_cfg *cfg, const char *name, unsigned long value
  * R0).
  */
 int gen_ct_emit_scratch(struct gen *g, int reg, int l_none);
+
+/*
+ * For connlimit: prepare() calls gen_ct_use_connlimit() (the tracker, its
+ * maps, the jiffies in the prologue); the match stores its key in the
+ * scratch map's cl_key, then gen_ct_emit_count() emits R0 = ct_count(pkt):
+ * nf_conncount_count_skb()'s answer, 0 for a hotdrop.  Clobbers R0-R5.
+ */
+int gen_ct_use_connlimit(struct gen *g);
+int gen_ct_emit_count(struct gen *g);
 #endif
 
 #endif

@@ -110,6 +110,21 @@ struct {
 	__type(value, struct gen_ct_cfg);
 } ipt_ct_cfg SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GEN_CL_MAX_KEYS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct gen_cl_key);
+	__type(value, struct gen_cl_list);
+} ipt_connlimit SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gen_cl_list);
+} ipt_cl_tmp SEC(".maps");
+
 /* The kernel's tcp_conntracks[2][6][10], one 40-bit row (4 bits per old state) per (dir, index). */
 #define sNO TCP_CONNTRACK_NONE
 #define sSS TCP_CONNTRACK_SYN_SENT
@@ -1221,6 +1236,294 @@ CT_FUNC int ct_in(struct gen_ct_pkt *pkt)
 	}
 	write_back(&scr->key, ne);
 	return 0;
+}
+
+/* ------------------------------------------------------------ connlimit */
+
+/*
+ * nf_conncount (net/netfilter/nf_conncount.c) over this tracker's table,
+ * for -m connlimit (m_connlimit.c).  One list per (rule, masked address):
+ * the tuples of connections whose packets evaluated the match, kept in the
+ * order they were added.  A listed tuple counts while its connection is in
+ * the table (confirmed, not timed out) and not a TCP connection in
+ * TIME_WAIT or CLOSE; the walks that drop the others, their throttling per
+ * jiffy, the two-jiffy grace for tuples another CPU added, the limit of 64
+ * collected per walk and the de-duplication are the kernel's.
+ */
+#define CL_COLLECT_MAX 64 /* CONNCOUNT_GC_MAX_COLLECT */
+#define CL_F_ADD       0x1 /* __nf_conncount_add()'s walk, else nf_conncount_gc_list()'s */
+#define CL_F_STOP      0x2 /* stop checking: the rest stays as it is */
+#define CL_F_EXISTS    0x4 /* the packet's tuple is listed already */
+
+struct cl_ctx {
+	struct gen_ct_scratch *scr;
+	struct gen_cl_list *l;
+};
+
+/*
+ * The table key of a listed tuple, as make_key() builds it (ports only
+ * where ct_in() keys them), into k.  Written field by field from memory:
+ * the bpf_loop() callback's stack is one 32-byte frame.
+ */
+INLINE void cl_key_of(struct gen_ct_key *k, const struct gen_cl_conn *c)
+{
+	const __u8 *tc = (const __u8 *)&c->dport; /* ICMP: type, code */
+	int swap;
+
+	k->proto = c->proto;
+	k->pad = 0;
+	k->zone = 0;
+	if (c->proto == IPPROTO_ICMP) {
+		__u8 type = tc[0];
+
+		swap = !icmp_request_type(type);
+		k->p0 = c->sport;
+		((__u8 *)&k->p1)[0] = swap ? icmp_invert(type) : type;
+		((__u8 *)&k->p1)[1] = tc[1];
+	} else {
+		if (c->proto == IPPROTO_TCP || c->proto == IPPROTO_UDP) {
+			k->p0 = c->sport;
+			k->p1 = c->dport;
+		} else {
+			k->p0 = 0;
+			k->p1 = 0;
+		}
+		swap = !(c->src < c->dst || (c->src == c->dst && k->p0 <= k->p1));
+		if (swap) {
+			__u16 p = k->p0;
+
+			k->p0 = k->p1;
+			k->p1 = p;
+		}
+	}
+	k->a0 = swap ? c->dst : c->src;
+	k->a1 = swap ? c->src : c->dst;
+}
+
+/* nf_ct_tuple_equal() (zones are always 0 here). */
+INLINE int cl_same(const struct gen_cl_conn *a, const struct gen_cl_conn *b)
+{
+	return a->src == b->src && a->dst == b->dst && a->sport == b->sport &&
+	       a->dport == b->dport && a->proto == b->proto;
+}
+
+/* What a turn decides about its tuple. */
+enum { CL_KEEP, CL_DROP };
+
+INLINE int cl_check(struct gen_ct_scratch *scr)
+{
+	const struct gen_cl_conn *cn = &scr->cl_c;
+	struct gen_ct_entry *e;
+	__u32 fl = scr->cl_flags;
+
+	if (fl & CL_F_STOP)
+		return CL_KEEP;
+	if ((fl & CL_F_ADD) && scr->cl_collect > CL_COLLECT_MAX) {
+		scr->cl_flags = fl | CL_F_STOP;
+		return CL_KEEP;
+	}
+	/* find_or_evict() */
+	cl_key_of(&scr->cl_lkey, cn);
+	e = bpf_map_lookup_elem(&ipt_ct, &scr->cl_lkey);
+	if (!e || e->expires <= scr->now) {
+		/* maybe added by another CPU and not confirmed yet: two jiffies' grace */
+		if (cn->cpu == scr->cl_cpu || scr->cl_jiffies - cn->jiffies >= 2) {
+			scr->cl_collect++;
+			return CL_DROP;
+		}
+		if ((fl & CL_F_ADD) && cl_same(cn, &scr->cl_t))
+			scr->cl_flags = fl | CL_F_STOP | CL_F_EXISTS;
+		return CL_KEEP;
+	}
+	if ((fl & CL_F_ADD) && cl_same(cn, &scr->cl_t)) {
+		scr->cl_flags = fl | CL_F_STOP | CL_F_EXISTS;
+		return CL_KEEP;
+	}
+	/* already_closed() */
+	if (e->proto == IPPROTO_TCP &&
+	    (e->state == TCP_CONNTRACK_TIME_WAIT || e->state == TCP_CONNTRACK_CLOSE)) {
+		scr->cl_collect++;
+		return CL_DROP;
+	}
+	if (!(fl & CL_F_ADD) && scr->cl_collect > CL_COLLECT_MAX)
+		scr->cl_flags = fl | CL_F_STOP;
+	return CL_KEEP;
+}
+
+/*
+ * One turn of the walk (a bpf_loop() callback): tuple i of the list is
+ * dropped or moved down to position cl_w (the list stays in order).
+ */
+static __attribute__((noinline)) long cl_step(__u32 i, void *arg)
+{
+	struct cl_ctx *c = arg;
+	struct gen_ct_scratch *scr = c->scr;
+	struct gen_cl_list *l = c->l;
+	__u32 w;
+
+	if (!scr || !l)
+		return 1;
+	/* a copy at a fixed place: fewer live pointers than the callback's stack holds */
+	scr->cl_c = l->conn[i & (GEN_CL_SLOTS - 1)];
+	if (cl_check(scr) == CL_DROP)
+		return 0;
+	w = scr->cl_w;
+	if ((scr->cl_flags & CL_F_STOP) && w == i) {
+		/* nothing dropped so far: the rest is where it is */
+		scr->cl_w = l->count;
+		return 1;
+	}
+	if (w != i)
+		l->conn[w & (GEN_CL_SLOTS - 1)] = scr->cl_c;
+	scr->cl_w = w + 1;
+	return 0;
+}
+
+/* Walks l (flags: CL_F_ADD or 0); its count becomes what is left. */
+INLINE void cl_walk(struct gen_ct_scratch *scr, struct gen_cl_list *l, __u32 flags)
+{
+	struct cl_ctx c = {.scr = scr, .l = l};
+	__u32 n = l->count;
+
+	scr->cl_w = 0;
+	scr->cl_collect = 0;
+	scr->cl_flags = flags;
+	if (n > GEN_CL_SLOTS)
+		n = GEN_CL_SLOTS;
+	bpf_loop(n, cl_step, &c, 0);
+	n = scr->cl_w;
+	l->count = n > GEN_CL_SLOTS ? GEN_CL_SLOTS : n;
+}
+
+INLINE void cl_put(struct gen_cl_conn *to, const struct gen_ct_scratch *scr)
+{
+	*to = scr->cl_t;
+	to->cpu = (__u16)scr->cl_cpu;
+	to->jiffies = scr->cl_jiffies;
+}
+
+/*
+ * nf_ct_get_tuplepr() of a packet without a connection (INVALID): 0 where
+ * the kernel finds no tuple (a later fragment, ports or ICMP header missing).
+ * GRE: as version 0 (generic; this tracker has no PPTP keys).
+ */
+INLINE int cl_pkt_tuple(const struct gen_ct_pkt *pkt, struct gen_ct_scratch *scr)
+{
+	struct gen_cl_conn *t = &scr->cl_t;
+
+	t->src = pkt->saddr;
+	t->dst = pkt->daddr;
+	t->proto = pkt->proto;
+	t->sport = 0;
+	t->dport = 0;
+	if (pkt->fragoff)
+		return 0;
+	switch (pkt->proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+	case IPPROTO_SCTP:
+	case IPPROTO_DCCP:
+		if (pkt->l4len < 4)
+			return 0;
+		t->sport = bpf_htons(pkt->sport);
+		t->dport = bpf_htons(pkt->dport);
+		break;
+	case IPPROTO_ICMP:
+		if (pkt->l4len < 8)
+			return 0;
+		__builtin_memcpy(&t->sport, &scr->pbuf[4], 2);
+		t->dport = bpf_htons((__u16)pkt->icmp_type << 8 | pkt->icmp_code);
+		break;
+	}
+	return 1;
+}
+
+/*
+ * nf_conncount_count_skb() for the key in scr->cl_key: the number of
+ * connections counted, the packet's included; 0 makes the match hotdrop.
+ */
+CT_FUNC int ct_count(struct gen_ct_pkt *pkt)
+{
+	__u32 zero = 0, n;
+	struct gen_ct_scratch *scr;
+	struct gen_cl_list *l, *tmp;
+	struct gen_ct_entry *e;
+	int confirmed = 0, assured = 0;
+
+	scr = bpf_map_lookup_elem(&ipt_ct_scr, &zero);
+	if (!scr || !pkt)
+		return 0;
+	scr->cl_cpu = bpf_get_smp_processor_id();
+	/* get_ct_or_tuple_from_skb(): the packet's connection, its original tuple */
+	if (pkt->ct_flags & GEN_CT_PF_TRACKED) {
+		scr->cl_t.src = scr->ent.src;
+		scr->cl_t.dst = scr->ent.dst;
+		scr->cl_t.sport = scr->ent.sport;
+		scr->cl_t.dport = scr->ent.dport;
+		scr->cl_t.proto = scr->ent.proto;
+		confirmed = !(scr->flags & GEN_CTS_PENDING);
+		assured = !!(scr->ent.status & IPS_ASSURED);
+	} else {
+		/* none: the packet's own tuple, and the connection it names if any */
+		if (!cl_pkt_tuple(pkt, scr))
+			return 0;
+		cl_key_of(&scr->cl_lkey, &scr->cl_t);
+		e = bpf_map_lookup_elem(&ipt_ct, &scr->cl_lkey);
+		if (e && e->expires > scr->now) {
+			confirmed = 1;
+			assured = !!(e->status & IPS_ASSURED);
+		}
+	}
+	scr->cl_t.pad = 0;
+
+	l = bpf_map_lookup_elem(&ipt_connlimit, &scr->cl_key);
+	if (!l) {
+		/* insert_tree(): a new list holding this tuple */
+		tmp = bpf_map_lookup_elem(&ipt_cl_tmp, &zero);
+		if (!tmp)
+			return 0;
+		tmp->count = 1;
+		tmp->last_gc = scr->cl_jiffies;
+		tmp->last_gc_count = 0;
+		tmp->pad = 0;
+		cl_put(&tmp->conn[0], scr);
+		if (!bpf_map_update_elem(&ipt_connlimit, &scr->cl_key, tmp, BPF_NOEXIST))
+			return 1;
+		/* full (the kernel's allocation failing: hotdrop), or another CPU's */
+		l = bpf_map_lookup_elem(&ipt_connlimit, &scr->cl_key);
+		if (!l)
+			return 0;
+	}
+	if (confirmed && assured) {
+		/*
+		 * -EEXIST, not added.  count_tree() then collects garbage; an
+		 * emptied list (left for insert_tree()) answers 0: a hotdrop.
+		 */
+		if (!l->count)
+			return 0;
+		if (scr->cl_jiffies != l->last_gc) {
+			cl_walk(scr, l, 0);
+			l->last_gc = scr->cl_jiffies;
+			l->last_gc_count = l->count;
+		}
+		return l->count;
+	}
+	n = l->count;
+	/* a new connection right after a walk: added without another */
+	if (confirmed || scr->cl_jiffies != l->last_gc || n - l->last_gc_count >= CL_COLLECT_MAX) {
+		cl_walk(scr, l, CL_F_ADD);
+		if (scr->cl_flags & CL_F_EXISTS)
+			return l->count;
+		l->last_gc = scr->cl_jiffies;
+		l->last_gc_count = l->count;
+	}
+	n = l->count;
+	if (n >= GEN_CL_SLOTS)
+		return GEN_CL_SLOTS + 1; /* counted, not remembered (m_connlimit.c) */
+	cl_put(&l->conn[n & (GEN_CL_SLOTS - 1)], scr);
+	l->count = n + 1;
+	return n + 1;
 }
 
 CT_FUNC int ct_confirm(struct gen_ct_pkt *pkt, __u32 accepted)

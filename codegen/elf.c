@@ -369,6 +369,16 @@ static int check_progset(struct writer *w)
 			if (!strcmp(ps->maps[j].name, m->name))
 				return ipt2bpf_diag_set(w->diag, -EINVAL,
 							"elf: map name '%s' used twice", m->name);
+		/*
+		 * The optimiser's lookup maps (codegen/opt.h) need their contents
+		 * before a packet arrives, which loaders of an object (libbpf, tc,
+		 * ip) cannot write: objects are compiled without them.
+		 */
+		if (m->n_init)
+			return ipt2bpf_diag_set(w->diag, -EOPNOTSUPP,
+						"elf: map '%s' needs initial contents an object "
+						"cannot carry (compile with no_optimise)",
+						m->name);
 	}
 	for (i = 0; i < ps->n_progs; i++) {
 		const struct ipt2bpf_prog *p = &ps->progs[i];

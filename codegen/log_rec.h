@@ -5,7 +5,9 @@
  * nf_log_syslog line.  The main program's prologue copies the packet's
  * headers into the per-CPU scratch record (chain functions never see the
  * packet, only struct gen_pkt); the LOG rule adds its own identity and
- * options and copies the record into the ring buffer.
+ * options and copies the record into the ring buffer.  NFLOG and AUDIT
+ * rules (codegen/t_NFLOG.c, t_AUDIT.c) send the same record with their
+ * kind and options, and set kind back to LOG (0) in the scratch record.
  */
 #ifndef IPT2BPF_LOG_REC_H
 #define IPT2BPF_LOG_REC_H
@@ -13,6 +15,7 @@
 #include <stdint.h>
 #include <linux/if_ether.h>
 #include <linux/netfilter/xt_LOG.h>
+#include <linux/netfilter/xt_NFLOG.h>
 
 #define IPT2BPF_MAP_LOG	    "ipt_log"	 /* BPF_MAP_TYPE_RINGBUF of records */
 #define IPT2BPF_MAP_LOG_SCR "ipt_logscr" /* PERCPU_ARRAY[1]: the record being built */
@@ -25,7 +28,22 @@
  */
 #define IPT2BPF_LOG_DATA 192
 
-#define IPT2BPF_LOG_MAGIC 0x4c4f4731 /* "LOG1": record layout version */
+#define IPT2BPF_LOG_MAGIC 0x4c4f4732 /* "LOG2": record layout version */
+
+/* ipt2bpf_log_rec.kind: the target that wrote the record, which member of the union it filled */
+#define IPT2BPF_LOG_K_LOG   0 /* info */
+#define IPT2BPF_LOG_K_NFLOG 1 /* nflog */
+#define IPT2BPF_LOG_K_AUDIT 2 /* audit */
+
+#define IPT2BPF_MAP_AUDIT_SEQ "ipt_auditseq" /* ARRAY[1] of u64: AUDIT records written */
+
+/* AUDIT's part of the record. */
+struct ipt2bpf_log_audit {
+	uint8_t type; /* --type: XT_AUDIT_TYPE_* (the kernel's record does not show it) */
+	uint8_t pad[3];
+	uint32_t serial;  /* the rule set's AUDIT record count, from 1 */
+	uint64_t boot_ns; /* CLOCK_BOOTTIME when the rule saw the packet */
+};
 
 /* ipt2bpf_log_rec.flags */
 #define IPT2BPF_LOG_F_VLAN 0x01 /* skb carried a VLAN tag (vlan_proto, vlan_tci) */
@@ -33,10 +51,10 @@
 
 struct ipt2bpf_log_rec {
 	uint32_t magic;
-	uint8_t hook;  /* NF_INET_* the rule ran in */
-	uint8_t table; /* index of the table in the program set (0: filter) */
-	uint8_t flags; /* IPT2BPF_LOG_F_* */
-	uint8_t pad0;
+	uint8_t hook;		       /* NF_INET_* the rule ran in */
+	uint8_t table;		       /* index of the table in the program set (0: filter) */
+	uint8_t flags;		       /* IPT2BPF_LOG_F_* */
+	uint8_t kind;		       /* IPT2BPF_LOG_K_* */
 	uint32_t entry;		       /* the LOG entry's index in its table */
 	uint32_t iif;		       /* input device (INPUT, FORWARD), 0: none */
 	uint32_t oif;		       /* output device (FORWARD, OUTPUT), 0: none */
@@ -46,7 +64,11 @@ struct ipt2bpf_log_rec {
 	uint16_t vlan_proto, vlan_tci; /* network order proto, host order TCI */
 	uint8_t mac[ETH_HLEN];
 	uint8_t pad1[2];
-	struct xt_log_info info; /* the rule's level, flags and prefix */
+	union {
+		struct xt_log_info info;	/* LOG: the rule's level, flags and prefix */
+		struct xt_nflog_info nflog;	/* NFLOG: the rule's group, size and prefix */
+		struct ipt2bpf_log_audit audit; /* AUDIT */
+	};
 	uint8_t data[IPT2BPF_LOG_DATA];
 };
 

@@ -1400,9 +1400,16 @@ static int table_maps(struct gen *g, unsigned int ti, struct opt_table *ot)
 		if (id < 0)
 			return id;
 		ot->map_node = id;
-		id = map_add(g, "ipt_oc", ti, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), sizeof(uint32_t),
-			     ot->tree.n_cand ? ot->tree.n_cand : 1, 0, NULL, ot->tree.cand);
-		ot->tree.cand = NULL;
+		/* The candidates' descriptors in leaf order: one lookup per candidate. */
+		struct opt_desc *cd = calloc(ot->tree.n_cand ? ot->tree.n_cand : 1, sizeof(*cd));
+
+		if (!cd)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < ot->tree.n_cand; i++)
+			cd[i] = ot->desc[ot->tree.cand[i]];
+		id = map_add(g, "ipt_oc", ti, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
+			     sizeof(struct opt_desc), ot->tree.n_cand ? ot->tree.n_cand : 1, 0, NULL,
+			     cd);
 		if (id < 0)
 			return id;
 		if (!ot->tree.n_cand)
@@ -1951,9 +1958,6 @@ static void emit_tree(struct gen *g, const struct opt_table *ot, const struct se
 		E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, k));
 		E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_KEY));
 		emit_lookup(g, (unsigned int)ot->map_cand, FP_KEY, l_next);
-		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_0, 0));
-		E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, FP_KEY));
-		emit_lookup(g, (unsigned int)ot->map_desc, FP_KEY, l_next);
 		E(BPF_MOV64_REG(BPF_REG_5, BPF_REG_0));
 		emit_check(g, false, l_miss, -1);
 		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_5, DOFF(result)));

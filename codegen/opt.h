@@ -31,8 +31,9 @@
  *   ipt_oh_<table>  HASH      struct opt_hkey -> u32 entry index (runs)
  *   ipt_ol_<table>  LPM_TRIE  struct opt_lkey -> u32 entry index (runs)
  *   ipt_on_<table>  ARRAY     struct opt_slot: decision tree nodes
- *   ipt_oc_<table>  ARRAY     u32: leaf candidate lists (descriptor indexes)
- *   ipt_od_<table>  ARRAY     struct opt_desc: one per (expanded) rule
+ *   ipt_oc_<table>  ARRAY     struct opt_desc: the leaves' candidates, leaf by leaf
+ *   ipt_od_<table>  ARRAY     struct opt_desc: one per (expanded) rule, in order
+ *                             (what the ordered scan walks)
  */
 #ifndef IPT2BPF_OPT_H
 #define IPT2BPF_OPT_H
@@ -84,7 +85,7 @@ struct opt_slot {
 	uint8_t dim;   /* OPT_D_*, or OPT_LEAF */
 	uint8_t shift; /* child = base + ((value >> shift) & mask) */
 	uint16_t mask; /* leaf: number of candidates */
-	uint32_t base; /* leaf: first index in ipt_oc */
+	uint32_t base; /* leaf: its first candidate in ipt_oc */
 };
 
 enum { OPT_D_SRC, OPT_D_DST, OPT_D_SPORT, OPT_D_DPORT, OPT_D_PROTO, OPT_NDIM };

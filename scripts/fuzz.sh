@@ -40,7 +40,7 @@ fi
 # warning must not stop the fuzzers from running.
 san=("-fsanitize=address,undefined" -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
 cflags=(-std=gnu17 -g -O1 -Wall -Wextra -D_GNU_SOURCE -I. "${san[@]}")
-libs=(-lbpf -lelf -lz)
+libs=(-lbpf -lelf -lz -lmnl)
 
 mkdir -p "$out/obj" "$out/bin" "$out/artifacts" || exit 1
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <net/if.h>
 #include <sys/epoll.h>
@@ -27,6 +28,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/if_arp.h>
+#include <linux/audit.h>
 #include <linux/netfilter.h>
 
 #include "rt_internal.h"
@@ -371,12 +373,12 @@ static void add_mac(struct lbuf *b, const char *fmt, const uint8_t *m)
 }
 
 /* dump_mac_header(): devices here are Ethernet or loopback (hard_header_len 14). */
-static void dump_mac(struct lbuf *b, const struct ipt2bpf_log_rec *r,
+static void dump_mac(struct lbuf *b, const struct ipt2bpf_log_rec *r, unsigned int logflags,
 		     const struct ipt2bpf_log_dev *in)
 {
 	bool have = r->flags & IPT2BPF_LOG_F_MAC;
 
-	if ((r->info.logflags & XT_LOG_MACDECODE) && in->ether) {
+	if ((logflags & XT_LOG_MACDECODE) && in->ether) {
 		if (!have)
 			return;
 		add_mac(b, "MACSRC=%s ", r->mac + ETH_ALEN);
@@ -428,12 +430,59 @@ static void dev_get(ipt2bpf_log_dev_fn fn, void *arg, uint32_t ifindex, struct i
 	}
 }
 
+/* NFULNL_COPY_RANGE_MAX: the most payload an nfnetlink_log listener can ask for. */
+#define NFLOG_RANGE_MAX (0xffff - 4)
+
+/*
+ * NFLOG: the payload length nfulnl_log_packet() gives a listener in packet
+ * copy mode with the largest range: the datagram, cut at --nflog-size.
+ */
+static uint32_t nflog_caplen(const struct ipt2bpf_log_rec *r)
+{
+	uint32_t n = NFLOG_RANGE_MAX;
+
+	if ((r->nflog.flags & XT_NFLOG_F_COPY_LEN) && r->nflog.len < n)
+		n = r->nflog.len;
+	return n < r->len ? n : r->len;
+}
+
+/*
+ * AUDIT: the kernel's NETFILTER_PKT record as kauditd prints it when no
+ * audit daemon runs (xt_AUDIT.c audit_tg(), kauditd_printk_skb()).
+ */
+static int format_audit(const struct ipt2bpf_log_rec *r, struct lbuf *b)
+{
+	struct timespec real, boot;
+	int64_t ns = (int64_t)r->audit.boot_ns;
+
+	if (!clock_gettime(CLOCK_REALTIME, &real) && !clock_gettime(CLOCK_BOOTTIME, &boot))
+		ns += ((int64_t)real.tv_sec - boot.tv_sec) * 1000000000 +
+		      (real.tv_nsec - boot.tv_nsec);
+	if (ns < 0)
+		ns = 0;
+	/* The kernel's %#x prints "0x0" for 0 (printf's prints "0"). */
+	add(b, "audit: type=%u audit(%lld.%03lld:%u): mark=0x%x", AUDIT_NETFILTER_PKT,
+	    (long long)(ns / 1000000000), (long long)(ns % 1000000000 / 1000000), r->audit.serial,
+	    r->mark);
+	if (r->caplen < 20) {
+		add(b, " saddr=? daddr=? proto=-1");
+		return (int)b->len;
+	}
+	add_ip(b, " saddr=%s", r->data + 12);
+	add_ip(b, " daddr=%s", r->data + 16);
+	add(b, " proto=%u", r->data[9]);
+	return (int)b->len;
+}
+
 int ipt2bpf_log_format(const void *rec, size_t rec_len, ipt2bpf_log_dev_fn dev_fn, void *arg,
 		       char *buf, size_t len)
 {
 	const struct ipt2bpf_log_rec *r = rec;
 	struct ipt2bpf_log_dev in, out;
 	struct lbuf b = {.s = buf};
+	const char *prefix;
+	size_t plen;
+	unsigned int logflags;
 	struct lpkt p;
 	bool has_in;
 
@@ -443,18 +492,44 @@ int ipt2bpf_log_format(const void *rec, size_t rec_len, ipt2bpf_log_dev_fn dev_f
 	if (rec_len < sizeof(*r) || r->magic != IPT2BPF_LOG_MAGIC || r->caplen > sizeof(r->data))
 		return -EINVAL;
 	b.cap = len - 1 < LINE_MAX_LEN ? len - 1 : LINE_MAX_LEN;
+	switch (r->kind) {
+	case IPT2BPF_LOG_K_LOG:
+		prefix = r->info.prefix;
+		plen = strnlen(r->info.prefix, sizeof(r->info.prefix));
+		logflags = r->info.logflags;
+		break;
+	case IPT2BPF_LOG_K_NFLOG:
+		/* The LOG line without LOG's options, as ulogd's LOGEMU prints it. */
+		prefix = r->nflog.prefix;
+		plen = strnlen(r->nflog.prefix, sizeof(r->nflog.prefix));
+		logflags = 0;
+		break;
+	case IPT2BPF_LOG_K_AUDIT:
+		return format_audit(r, &b);
+	default:
+		return -EINVAL;
+	}
 	/* xt_in()/xt_out() of the hook: INPUT has no output device, OUTPUT no input device. */
 	has_in = r->hook == NF_INET_LOCAL_IN || r->hook == NF_INET_FORWARD ||
 		 r->hook == NF_INET_PRE_ROUTING;
 	dev_get(dev_fn, arg, has_in ? r->iif : 0, &in);
 	dev_get(dev_fn, arg,
 		r->hook == NF_INET_LOCAL_IN || r->hook == NF_INET_PRE_ROUTING ? 0 : r->oif, &out);
-	add(&b, "%.*sIN=%s OUT=%s ", (int)strnlen(r->info.prefix, sizeof(r->info.prefix)),
-	    r->info.prefix, in.name, out.name);
+	add(&b, "%.*sIN=%s OUT=%s ", (int)plen, prefix, in.name, out.name);
 	if (has_in && r->iif)
-		dump_mac(&b, r, &in);
+		dump_mac(&b, r, logflags, &in);
 	p = (struct lpkt){.data = r->data, .len = r->len, .caplen = r->caplen};
-	dump_ipv4(&b, &p, r->info.logflags, r->mark, 0, r->hook);
+	if (r->kind == IPT2BPF_LOG_K_NFLOG) {
+		/* A listener gets the mark even where the line ends early (truncated header). */
+		dump_ipv4(&b, &p, logflags, 0, 0, r->hook);
+		if (b.len && buf[b.len - 1] != ' ')
+			add(&b, " ");
+		if (r->mark)
+			add(&b, "MARK=0x%x ", r->mark);
+		add(&b, "GROUP=%u CAPLEN=%u ", r->nflog.group, nflog_caplen(r));
+		return (int)b.len;
+	}
+	dump_ipv4(&b, &p, logflags, r->mark, 0, r->hook);
 	return (int)b.len;
 }
 
@@ -489,7 +564,8 @@ static int on_record(void *ctx, void *data, size_t size)
 		return 0; /* not a record of ours: skip it */
 	ln = (struct ipt2bpf_log_line){.text = line,
 				       .len = (size_t)n,
-				       .level = r->info.level,
+				       .level = r->kind == IPT2BPF_LOG_K_LOG ? r->info.level : 5,
+				       .kind = r->kind,
 				       .hook = r->hook,
 				       .table = r->table,
 				       .entry = r->entry,

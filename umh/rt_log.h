@@ -4,6 +4,10 @@
  * buffer (codegen/log_rec.h), read and printed as the kernel's
  * nf_log_syslog lines ("<prefix>IN=eth0 OUT= MAC=... SRC=... DST=... LEN=...
  * ... PROTO=TCP SPT=... DPT=... WINDOW=... RES=0x00 SYN URGP=0 ").
+ * NFLOG records print as that line (without LOG's options) followed by
+ * "[MARK=0x.. ]GROUP=<group> CAPLEN=<payload bytes a listener gets> ";
+ * AUDIT records as the kernel's audit line ("audit: type=1324
+ * audit(<time>:<serial>): mark=0x0 saddr=... daddr=... proto=6").
  *
  * Used by `ipt2bpf log` (cli/log.c), `ipt2bpf trace` and the umh daemon:
  *
@@ -48,7 +52,8 @@ typedef int (*ipt2bpf_log_dev_fn)(uint32_t ifindex, struct ipt2bpf_log_dev *dev,
 struct ipt2bpf_log_line {
 	const char *text; /* the kernel's line, without KERN_SOH and level; ends with ' ' */
 	size_t len;
-	int level;	/* --log-level: syslog priority 0..7 */
+	int level;	/* --log-level: syslog priority 0..7 (NFLOG, AUDIT: 5, notice) */
+	uint8_t kind;	/* IPT2BPF_LOG_K_*: LOG, NFLOG or AUDIT */
 	uint8_t hook;	/* NF_INET_* */
 	uint8_t table;	/* table index in the program set (0 filter, 1 security) */
 	uint32_t entry; /* the LOG entry's index in that table */
@@ -56,7 +61,8 @@ struct ipt2bpf_log_line {
 };
 
 /*
- * The kernel's line for one record (nf_log_ip_packet()); buf gets at most
+ * The kernel's line for one record (nf_log_ip_packet(); NFLOG and AUDIT:
+ * see above); buf gets at most
  * len - 1 characters and a NUL.  Returns the line's length, -EINVAL for a
  * record that is not one.
  */

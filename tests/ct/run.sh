@@ -17,14 +17,14 @@
 # are the state each packet saw: they must be equal for every packet.
 #
 #   --quick   without the timeout flows (a few seconds instead of ~25)
-#   --keep    keep the output directory (tests/out/ct)
+#   --keep    keep the output directory (tests/out/ct-<build dir>)
 #
 # Needs root, iptables-legacy, the build (O=build by default).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 O=${O:-build}
-OUT=tests/out/ct
+OUT=tests/out/ct-$(basename "$O") # per build: helpers run it side by side
 QUICK=
 KEEP=
 for a in "$@"; do
@@ -110,6 +110,15 @@ rules() {
 	echo "-A $ch -m connmark ! --mark 0x0"
 	echo "-A $ch -m conntrack --ctstate NEW -j CONNMARK --set-xmark $mark/0xff"
 	echo "-A $ch -m connmark --mark $mark"
+	# connlimit: nf_conncount's lists per source (destination) address; the
+	# thresholds tell the counts apart
+	echo "-A $ch -m connlimit --connlimit-above 1"
+	echo "-A $ch -m connlimit --connlimit-above 3"
+	echo "-A $ch -m connlimit --connlimit-above 6"
+	echo "-A $ch -m connlimit --connlimit-above 10"
+	echo "-A $ch -m connlimit --connlimit-upto 8 --connlimit-daddr --connlimit-mask 16"
+	echo "-A $ch -p udp -m connlimit --connlimit-above 1"
+	echo "-A $ch -p tcp --syn -m connlimit --connlimit-above 2"
 	echo "-A $ch -p tcp --dport 9 -j DROP"
 	echo "-A $ch -m conntrack --ctstate INVALID -p tcp --tcp-flags RST RST -j DROP"
 	echo "-A $ch -j ACCEPT"

@@ -17,8 +17,8 @@
 # (--marks: skb->mark through BPF_PROG_TEST_RUN). Both print one JSON line per
 # packet and tests/diff/compare.sh compares them, exactly as tests/diff/run.sh
 # does. Every family's rule set must also pass the verifier in --mode xdp, or
-# be refused there with the extension named (mark and MARK: XDP has no mark,
-# TCPMSS: XDP cannot rewrite the packet).
+# be refused there with the extension named (mark, MARK and HMARK: XDP has no
+# mark, TCPMSS: XDP cannot rewrite the packet).
 #
 # Targets that change the packet (tcpmss-tg: TCPMSS) are also compared by
 # what they leave: kdiff records what reaches the server namespace behind the
@@ -31,6 +31,16 @@
 # observer on vout's TC egress (tests/diff/prio_observer.bpf.c) records the
 # priority of each UDP datagram kdiff sends through the kernel's OUTPUT, and
 # `ipt2bpf trace --priorities-out` what the program left: equal per port.
+#
+# cpu0, cpu1 (-m cpu): the kernel judges a packet on the CPU that sent it
+# into the namespace (kdiff pins itself: veth puts the frame on that CPU's
+# backlog and its softirq runs the hooks there; OUTPUT runs in the sender)
+# and BPF_PROG_TEST_RUN runs the program on the caller's CPU, so both sides
+# run under `taskset -c 0` (cpu0) or `taskset -c 1` (cpu1; skipped on one
+# CPU).  nflog (NFLOG, AUDIT) checks that they count and continue; what they
+# log is compared in tests/logrej/run.sh.  hmark: each HMARK configuration is
+# followed by 32 `-m mark --mark BIT/BIT` rules, so the counters show the
+# mark it left bit by bit.
 #
 # Environment: IPT2BPF (default build/ipt2bpf), O (build dir for the tools,
 # default build), DIFF_ID (namespace names), DIFF_OUT (default
@@ -137,6 +147,17 @@ for fam in $FAMILIES; do
 		in_fw ip link set vout mtu 1400
 		ip -n "$NS_S" link set vs mtu 1400
 	fi
+	pin=()
+	case $fam in
+	cpu0) pin=(taskset -c 0) ;;
+	cpu1)
+		if [ "$(nproc)" -lt 2 ]; then
+			printf '%-10s %s\n' "$fam" "skipped: one CPU"
+			continue
+		fi
+		pin=(taskset -c 1)
+		;;
+	esac
 	for chain in INPUT FORWARD OUTPUT; do
 		[ -s "$d/$chain.pcap.meta" ] || continue
 		capk=() capb=()
@@ -146,11 +167,11 @@ for fam in $FAMILIES; do
 			capb=(--out-pcap "$d/$chain.bpf.out.pcap")
 		fi
 		brc=0
-		in_fw "$IPT2BPF" trace "$d/rules.v4" --pcap "$d/$chain.pcap" --chain "$chain" \
+		in_fw "${pin[@]}" "$IPT2BPF" trace "$d/rules.v4" --pcap "$d/$chain.pcap" --chain "$chain" \
 			--in vin --out vout --marks "$d/$chain.pcap.marks" --json "${capb[@]}" \
 			>"$d/$chain.bpf" 2>"$d/$chain.bpf.err" || brc=$?
 		krc=0
-		in_fw "$KDIFF" --rules "$d/rules.v4" --pcap "$d/$chain.pcap" --chain "$chain" \
+		in_fw "${pin[@]}" "$KDIFF" --rules "$d/rules.v4" --pcap "$d/$chain.pcap" --chain "$chain" \
 			--inject-ns "$NS_C" --inject-dev vc --marks "$d/$chain.pcap.marks" --keep-macs \
 			"${capk[@]}" >"$d/$chain.kernel" 2>"$d/$chain.kernel.err" || krc=$?
 		if [ "$fam" = classify ]; then
@@ -212,7 +233,8 @@ for fam in $FAMILIES; do
 	xdp=ok
 	if ! "$IPT2BPF" "$d/rules.v4" --mode xdp -o "$d/xdp.o" >/dev/null 2>"$d/xdp.err"; then
 		if { grep -q "'mark'\|'MARK'" "$d/xdp.err" && [ "$fam" = mark ]; } ||
-			{ grep -q "'TCPMSS'" "$d/xdp.err" && [ "$fam" = tcpmss-tg ]; }; then
+			{ grep -q "'TCPMSS'" "$d/xdp.err" && [ "$fam" = tcpmss-tg ]; } ||
+			{ grep -q "'HMARK'" "$d/xdp.err" && [ "$fam" = hmark ]; }; then
 			xdp=refused
 		else
 			xdp=FAIL

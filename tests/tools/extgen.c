@@ -70,6 +70,8 @@ struct pk {
 	uint16_t id, frag;
 	uint8_t l4[1500];
 	size_t l4len;
+	const uint8_t *opts; /* IP options (a multiple of 4 bytes) */
+	size_t optlen;
 	uint16_t totlen; /* nonzero: tot_len as written (shorter than the frame: truncation) */
 	uint8_t pad;	 /* zero bytes after the datagram (Ethernet padding) */
 	const uint8_t *smac, *dmac;
@@ -113,6 +115,8 @@ static void emit(struct out *o, const struct pk *p)
 		.tos = p->tos,
 		.id = p->id,
 		.frag = p->frag,
+		.opts = p->opts,
+		.optlen = p->optlen,
 	};
 	int n, err;
 
@@ -205,7 +209,7 @@ static void plain(struct out *o, const char *what)
 struct rules {
 	FILE *f;
 	unsigned int chains;
-	char *lines[NCHAIN][128];
+	char *lines[NCHAIN][512];
 	unsigned int n[NCHAIN];
 };
 
@@ -1260,6 +1264,245 @@ static void tcpmsstg_packets(struct out *o)
 	}
 }
 
+/* ---- cpu: the rules see the CPU they run on; ext.sh pins both sides (cpu0: CPU 0, cpu1: CPU 1) */
+
+static void cpu_rules(struct rules *r)
+{
+	rule(r, M_ALL, "-m cpu --cpu 0");
+	rule(r, M_ALL, "-m cpu ! --cpu 0");
+	rule(r, M_ALL, "-m cpu --cpu 1");
+	rule(r, M_ALL, "-m cpu ! --cpu 1");
+	rule(r, M_ALL, "-m cpu --cpu 2");
+	rule(r, M_ALL, "-m cpu --cpu 4294967295");
+	rule(r, M_ALL, "-m cpu ! --cpu 4294967295");
+	rule(r, M_ALL, "-p udp -m cpu --cpu 1 -j DROP");
+	rule(r, M_ALL, "-p tcp -m cpu ! --cpu 0 -j ACCEPT");
+	rule(r, M_ALL, "-m cpu --cpu 0 -j ACCEPT");
+}
+
+static void cpu_packets(struct out *o)
+{
+	for (int i = 0; i < 4; i++)
+		plain(o, "cpu");
+}
+
+/* ---- NFLOG, AUDIT: non-terminal, the rules after them see every packet */
+
+static void nflog_rules(struct rules *r)
+{
+	rule(r, M_ALL, "-j NFLOG");
+	rule(r, M_ALL, "-p tcp -j NFLOG --nflog-group 7 --nflog-prefix \"x: \" --nflog-size 20");
+	rule(r, M_ALL, "-j NFLOG --nflog-range 100 --nflog-threshold 5");
+	rule(r, M_ALL, "-p udp -j AUDIT --type accept");
+	rule(r, M_ALL, "-j AUDIT --type drop");
+	rule(r, M_ALL, "-p icmp -j AUDIT --type reject");
+	rule(r, M_ALL, "-p udp");
+	rule(r, M_ALL, "-p icmp -j NFLOG --nflog-group 65535");
+	rule(r, M_ALL, "-p icmp -j DROP");
+	rule(r, M_ALL, "-j NFLOG --nflog-prefix \"after\"");
+}
+
+static void nflog_packets(struct out *o)
+{
+	plain(o, "nflog");
+	plain(o, "nflog2");
+}
+
+/* ---- HMARK: each configuration, then 32 rules that show the mark it left bit by bit */
+
+static const char *const hmark_cfgs[] = {
+	"--hmark-tuple src,dst,sport,dport,proto --hmark-rnd 0x12345678 --hmark-mod 4294967295",
+	"--hmark-tuple src,dst --hmark-rnd 0x1 --hmark-mod 4294967295 --hmark-offset 7",
+	"--hmark-src-prefix 16 --hmark-dst-prefix 24 --hmark-sport-mask 0xff00 "
+	"--hmark-dport-mask 0x00ff --hmark-proto-mask 0x0f --hmark-rnd 0xdeadbeef "
+	"--hmark-mod 4294967295 --hmark-offset 1000",
+	"--hmark-tuple spi,proto,src,dst --hmark-rnd 0xcafe --hmark-mod 4294967295",
+	"--hmark-tuple sport,dport --hmark-sport 0x1234 --hmark-rnd 0 --hmark-mod 4294967295",
+	"--hmark-tuple dport,src --hmark-spi 0x00ff00f0 --hmark-rnd 0x77 --hmark-mod 65536 "
+	"--hmark-offset 65536",
+	"--hmark-tuple src --hmark-rnd 0xffffffff --hmark-mod 7 --hmark-offset 4294967290",
+	"--hmark-tuple proto,dst --hmark-rnd 0x5 --hmark-mod 1",
+	"--hmark-src-prefix 1 --hmark-dst-prefix 2 --hmark-sport-mask 0x0003 --hmark-dport-mask "
+	"0x0004 --hmark-proto-mask 0x05 --hmark-rnd 0x00000004 --hmark-mod 42 --hmark-offset 1",
+};
+
+static void hmark_rules(struct rules *r)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(hmark_cfgs); i++) {
+		rule(r, M_ALL, "%s-j HMARK %s", i == 8 ? "-p tcp " : "", hmark_cfgs[i]);
+		for (int b = 0; b < 32; b++)
+			rule(r, M_ALL, "-m mark --mark 0x%x/0x%x", 1U << b, 1U << b);
+	}
+	rule(r, M_ALL, "-m mark --mark 0x0/0x3 -j DROP");
+}
+
+/* An IPv4 header (20 bytes, or as ihl says) and L4 bytes: what an ICMP error quotes. */
+static size_t ip_quote(uint8_t *b, uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_t frag,
+		       uint8_t ver_ihl, const uint8_t *l4, size_t l4len)
+{
+	size_t hl = (size_t)(ver_ihl & 0xf) * 4 < 20 ? 20 : (size_t)(ver_ihl & 0xf) * 4;
+
+	memset(b, 0, hl);
+	b[0] = ver_ihl;
+	ipt2bpf_put16(b + 2, (uint16_t)(hl + l4len + 100));
+	ipt2bpf_put16(b + 4, 0x4242);
+	ipt2bpf_put16(b + 6, frag);
+	b[8] = 63;
+	b[9] = proto;
+	ipt2bpf_put32(b + 12, saddr);
+	ipt2bpf_put32(b + 16, daddr);
+	memcpy(b + hl, l4, l4len);
+	return hl + l4len;
+}
+
+static void hmark_icmp(struct out *o, const char *what, uint8_t type, const uint8_t *quote,
+		       size_t qlen, uint32_t mark)
+{
+	struct pk p;
+	int n;
+
+	pk_init(&p, o, IPPROTO_ICMP, what);
+	p.mark = mark;
+	n = ipt2bpf_pkt_icmp(p.l4, sizeof(p.l4), type, 3, 0, quote, qlen);
+	p.l4len = n > 0 ? (size_t)n : 0;
+	emit(o, &p);
+}
+
+static void hmark_packets(struct out *o)
+{
+	static const uint16_t ports[][2] = {{40000, 80}, {80, 40000}, {53, 53},
+					    {0, 65535},	 {1, 2},      {0x1234, 0x00ff}};
+	static const uint8_t opts[] = {1, 1, 1, 0}; /* NOP NOP NOP EOL */
+	static const uint8_t l4protos[] = {IPPROTO_UDPLITE, IPPROTO_SCTP, IPPROTO_DCCP, IPPROTO_GRE,
+					   253};
+	uint8_t raw[64], q[128];
+	struct pk p;
+	char d[96];
+	size_t qn;
+
+	for (size_t i = 0; i < ARRAY_SIZE(ports); i++) {
+		snprintf(d, sizeof(d), "hmark-tcp-%u-%u", ports[i][0], ports[i][1]);
+		pk_init(&p, o, IPPROTO_TCP, d);
+		p.mark = 0xa5a5a5a5;
+		l4_tcp(&p, ports[i][0], ports[i][1], 0x02, NULL, 0, 0, NULL, 0);
+		emit(o, &p);
+		snprintf(d, sizeof(d), "hmark-udp-%u-%u", ports[i][0], ports[i][1]);
+		pk_init(&p, o, IPPROTO_UDP, d);
+		l4_udp(&p, ports[i][0], ports[i][1], "x", 1);
+		emit(o, &p);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(l4protos); i++) {
+		snprintf(d, sizeof(d), "hmark-proto-%u", l4protos[i]);
+		pk_init(&p, o, l4protos[i], d);
+		for (size_t k = 0; k < 16; k++)
+			raw[k] = (uint8_t)(0x31 + 7 * k + i);
+		l4_raw(&p, raw, 16);
+		emit(o, &p);
+	}
+	/* ESP: SPI at 0; AH: SPI at 4 */
+	for (int ah = 0; ah < 2; ah++) {
+		snprintf(d, sizeof(d), "hmark-%s", ah ? "ah" : "esp");
+		pk_init(&p, o, ah ? IPPROTO_AH : IPPROTO_ESP, d);
+		memset(raw, 0, 24);
+		raw[0] = IPPROTO_UDP;
+		raw[1] = 4;
+		ipt2bpf_put32(raw + (ah ? 4 : 0), 0x89abcdef);
+		l4_raw(&p, raw, 24);
+		emit(o, &p);
+	}
+	/* transport shorter than the ports: no ports */
+	for (size_t len = 0; len < 5; len += 2) {
+		snprintf(d, sizeof(d), "hmark-udp-short-%zu", len);
+		pk_init(&p, o, IPPROTO_UDP, d);
+		memcpy(raw, "\x12\x34\x56\x78", 4);
+		l4_raw(&p, raw, len);
+		emit(o, &p);
+	}
+	snprintf(d, sizeof(d), "hmark-ah-short");
+	pk_init(&p, o, IPPROTO_AH, d);
+	memset(raw, 0x11, 7);
+	l4_raw(&p, raw, 7);
+	emit(o, &p);
+	/* IP options: the transport header further on */
+	pk_init(&p, o, IPPROTO_TCP, "hmark-ipopts");
+	p.opts = opts;
+	p.optlen = sizeof(opts);
+	l4_tcp(&p, 1234, 5678, 0x02, NULL, 0, 0, NULL, 0);
+	emit(o, &p);
+	/* ICMP: no ports; errors use the quoted header */
+	pk_init(&p, o, IPPROTO_ICMP, "hmark-icmp-echo");
+	l4_icmp(&p, 8, 0);
+	emit(o, &p);
+	{
+		static const uint8_t err_types[] = {3, 4, 5, 11, 12, 0, 13, 40};
+		uint8_t l4[8] = {0x9c, 0x40, 0x00, 0x50, 0, 0, 0, 1}; /* ports 40000 -> 80 */
+
+		for (size_t i = 0; i < ARRAY_SIZE(err_types); i++) {
+			qn = ip_quote(q, IP4(198, 51, 100, 7), IP4(203, 0, 113, 9), IPPROTO_TCP, 0,
+				      0x45, l4, sizeof(l4));
+			snprintf(d, sizeof(d), "hmark-icmp-%u-quote-tcp", err_types[i]);
+			hmark_icmp(o, d, err_types[i], q, qn, 0x1111);
+		}
+		qn = ip_quote(q, IP4(198, 51, 100, 7), IP4(203, 0, 113, 9), IPPROTO_UDP, 0, 0x45,
+			      l4, sizeof(l4));
+		hmark_icmp(o, "hmark-icmp-3-quote-udp", 3, q, qn, 0x2222);
+		qn = ip_quote(q, IP4(198, 51, 100, 7), IP4(203, 0, 113, 9), IPPROTO_ICMP, 0, 0x45,
+			      l4, sizeof(l4));
+		hmark_icmp(o, "hmark-icmp-11-quote-icmp", 11, q, qn, 0x3333);
+		qn = ip_quote(q, IP4(198, 51, 100, 7), IP4(203, 0, 113, 9), IPPROTO_TCP, 0x2000,
+			      0x45, l4, sizeof(l4));
+		hmark_icmp(o, "hmark-icmp-3-quote-firstfrag", 3, q, qn, 0x4444);
+		qn = ip_quote(q, IP4(198, 51, 100, 7), IP4(203, 0, 113, 9), IPPROTO_TCP, 0x0010,
+			      0x45, l4, sizeof(l4));
+		hmark_icmp(o, "hmark-icmp-3-quote-laterfrag", 3, q, qn, 0x5555);
+		qn = ip_quote(q, IP4(198, 51, 100, 7), IP4(203, 0, 113, 9), IPPROTO_TCP, 0, 0x46,
+			      l4, sizeof(l4));
+		hmark_icmp(o, "hmark-icmp-3-quote-ihl6", 3, q, qn, 0x6666);
+		qn = ip_quote(q, IP4(198, 51, 100, 7), IP4(203, 0, 113, 9), IPPROTO_TCP, 0, 0x40,
+			      l4, sizeof(l4));
+		hmark_icmp(o, "hmark-icmp-3-quote-ihl0", 3, q, qn, 0x7777);
+		qn = ip_quote(q, IP4(198, 51, 100, 7), IP4(203, 0, 113, 9), IPPROTO_TCP, 0, 0x45,
+			      l4, 2);
+		hmark_icmp(o, "hmark-icmp-3-quote-ports-cut", 3, q, qn, 0x8888);
+		qn = ip_quote(q, IP4(198, 51, 100, 7), IP4(203, 0, 113, 9), IPPROTO_TCP, 0, 0x45,
+			      l4, 0);
+		hmark_icmp(o, "hmark-icmp-3-quote-19", 3, q, 19, 0x9999);
+		hmark_icmp(o, "hmark-icmp-3-quote-20", 3, q, 20, 0xaaaa);
+		hmark_icmp(o, "hmark-icmp-3-quote-none", 3, q, 0, 0xbbbb);
+		/* an ICMP header cut short: not an error as far as get_inner_hdr() sees */
+		pk_init(&p, o, IPPROTO_ICMP, "hmark-icmp-3-cut");
+		p.mark = 0xcccc;
+		raw[0] = 3;
+		memset(raw + 1, 0, 6);
+		l4_raw(&p, raw, 7);
+		emit(o, &p);
+	}
+	if (o->chain == CH_FORWARD) {
+		/* FORWARD sees fragments: no ports in any; a later ICMP fragment is read as is */
+		pk_init(&p, o, IPPROTO_TCP, "hmark-frag-first");
+		p.frag = 0x2000;
+		l4_tcp(&p, 40000, 80, 0x02, NULL, 0, 0, NULL, 0);
+		emit(o, &p);
+		pk_init(&p, o, IPPROTO_UDP, "hmark-frag-later");
+		p.frag = 0x0003;
+		memset(raw, 0x42, 16);
+		l4_raw(&p, raw, 16);
+		emit(o, &p);
+		qn = ip_quote(q, IP4(198, 51, 100, 7), IP4(203, 0, 113, 9), IPPROTO_UDP, 0, 0x45,
+			      raw, 8);
+		pk_init(&p, o, IPPROTO_ICMP, "hmark-frag-later-icmp-looks-error");
+		p.frag = 0x0004;
+		p.mark = 0xdddd;
+		{
+			int n = ipt2bpf_pkt_icmp(p.l4, sizeof(p.l4), 3, 1, 0, q, qn);
+
+			p.l4len = n > 0 ? (size_t)n : 0;
+		}
+		emit(o, &p);
+	}
+	plain(o, "hmark");
+}
+
 static const struct family families[] = {
 	{"ttl", M_ALL, ttl_rules, ttl_packets, NULL},
 	{"tos", M_ALL, tos_rules, tos_packets, NULL},
@@ -1277,6 +1520,10 @@ static const struct family families[] = {
 	{"addrtype", M_ALL, addrtype_rules, addrtype_packets, NULL},
 	{"tcpmss-tg", M_ALL, tcpmsstg_rules, tcpmsstg_packets, NULL},
 	{"dccp", M_ALL, dccp_rules, dccp_packets, NULL},
+	{"cpu0", M_ALL, cpu_rules, cpu_packets, NULL},
+	{"cpu1", M_ALL, cpu_rules, cpu_packets, NULL},
+	{"nflog", M_ALL, nflog_rules, nflog_packets, NULL},
+	{"hmark", M_ALL, hmark_rules, hmark_packets, NULL},
 	{"classify", M_OUT, classify_rules, classify_packets,
 	 ":classify_chain - [0:0]\n-A classify_chain -j CLASSIFY --set-class 0abc:0def\n"},
 };
