@@ -2,7 +2,7 @@
 /*
  * ipt2bpf log: the LOG target's lines of the rule set loaded in this network
  * namespace (umh/rt_log.h), as the kernel prints them, on stdout or to
- * syslog.
+ * syslog; NFLOG and AUDIT rules' records too.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,13 +23,20 @@ static void log_usage(FILE *f)
 		"Prints what the LOG rules of the rule set loaded in this network namespace\n"
 		"(`ipt2bpf load`) logged, one line per packet in the kernel's format:\n"
 		"  PREFIX IN=eth0 OUT= MAC=... SRC=... DST=... LEN=... PROTO=TCP SPT=... ...\n"
+		"NFLOG rules' packets come as the same line (without LOG's options) followed by\n"
+		"  [MARK=0x...] GROUP=<--nflog-group> CAPLEN=<payload bytes a listener would get>\n"
+		"and AUDIT rules' as the kernel's audit record (syslog level notice):\n"
+		"  audit: type=1324 audit(TIME:SERIAL): mark=0x0 saddr=... daddr=... proto=6\n"
+		"They come here, not to nfnetlink_log listeners (ulogd, tcpdump -i nflog) or\n"
+		"to the audit subsystem (auditd), which BPF programs cannot reach.\n"
 		"Lines are read from the rule set's ring buffer and consumed: one reader sees\n"
 		"each line once.\n"
 		"\n"
 		"  -f, --follow     keep reading (across rule set replacements) until\n"
 		"                   SIGINT/SIGTERM\n"
 		"  -s, --syslog     send the lines to syslog (the journal) with the rule's\n"
-		"                   --log-level as priority, instead of stdout\n"
+		"                   --log-level as priority (NFLOG, AUDIT: notice), instead\n"
+		"                   of stdout\n"
 		"  -r, --raw        prefix each line with its level as \"<N>\" (like dmesg -r)\n"
 		"      --bpffs DIR  bpffs mount point (default /sys/fs/bpf)\n",
 		cli_prog);

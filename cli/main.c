@@ -31,6 +31,7 @@ static void usage(FILE *f)
 		"       %s trace RULES.v4 --pcap FILE [--chain INPUT|FORWARD|OUTPUT] [--in IF]\n"
 		"                    [--out IF] [--json]\n"
 		"       %s load RULES.v4 [--mode tc|xdp] | unload | status [--json]\n"
+		"       %s conntrack [-L | -S | -F] [--json]   the connection tracker's table\n"
 		"\n"
 		"Compiles the filter and security tables of an iptables-save file into eBPF\n"
 		"programs (TC ingress 'classifier', TC egress 'tc', or 'xdp') in a BPF ELF "
@@ -62,7 +63,7 @@ static void usage(FILE *f)
 		"\n"
 		"Exit status: 0 success, 1 refused rule set or failure, 2 usage or invalid input.\n"
 		"See ipt2bpf(8).\n",
-		cli_prog, cli_prog, cli_prog);
+		cli_prog, cli_prog, cli_prog, cli_prog);
 }
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)

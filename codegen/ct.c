@@ -124,6 +124,32 @@ static int reloc_cmp(const void *a, const void *b)
 	return x->insn < y->insn ? -1 : x->insn > y->insn;
 }
 
+/*
+ * Bytes of stack function f uses: the deepest R10-relative access, or
+ * address taken (mov rX, r10; add rX, -n).
+ */
+static uint32_t obj_stack(const struct ct_obj *o, unsigned int f)
+{
+	uint32_t depth = 0;
+
+	for (uint32_t i = o->start[f]; i < o->start[f] + o->len[f]; i++) {
+		const struct bpf_insn *in = &o->insns[i];
+		int cls = BPF_CLASS(in->code), off = 0;
+
+		if ((cls == BPF_LDX && in->src_reg == BPF_REG_10) ||
+		    ((cls == BPF_STX || cls == BPF_ST) && in->dst_reg == BPF_REG_10))
+			off = in->off;
+		else if (in->code == (BPF_ALU64 | BPF_MOV | BPF_X) && in->src_reg == BPF_REG_10 &&
+			 i + 1 < o->start[f] + o->len[f] &&
+			 in[1].code == (BPF_ALU64 | BPF_ADD | BPF_K) &&
+			 in[1].dst_reg == in->dst_reg)
+			off = in[1].imm;
+		if (off < 0 && (uint32_t)-off > depth)
+			depth = (uint32_t)-off;
+	}
+	return depth;
+}
+
 static int obj_parse(struct ct_obj *o, const unsigned char *start, const unsigned char *end)
 {
 	size_t text_idx = 0, n_sec = 0;
@@ -204,8 +230,9 @@ static int obj_parse(struct ct_obj *o, const unsigned char *start, const unsigne
 	}
 	for (int f = 0; f < CT_F_N; f++)
 		if (!o->len[f] || o->start[f] + o->len[f] > o->n_insns) {
-			err = obj_fail(o, -EINVAL,
-				       "the tracker object lacks ct_in, ct_confirm, ct_count or cl_step");
+			err = obj_fail(
+				o, -EINVAL,
+				"the tracker object lacks ct_in, ct_confirm, ct_count or cl_step");
 			goto out;
 		}
 
@@ -248,7 +275,7 @@ static int obj_parse(struct ct_obj *o, const unsigned char *start, const unsigne
 			o->relocs[i].insn = insn;
 			o->relocs[i].func = -1;
 			if (s.st_shndx == text_idx) {
-				/* a function's address: symbol (.text or the function) + imm bytes */
+				/* a function address: the symbol (.text, a function) + imm */
 				uint64_t at = s.st_value + (uint32_t)o->insns[insn].imm;
 
 				for (int f = 0; f < CT_F_N; f++)
@@ -266,6 +293,21 @@ static int obj_parse(struct ct_obj *o, const unsigned char *start, const unsigne
 		}
 	}
 	qsort(o->relocs, o->n_relocs, sizeof(*o->relocs), reloc_cmp);
+	/*
+	 * ct_count() runs from chain functions, cl_step() below it: the
+	 * generator's call depth accounting gives every such frame 32 bytes
+	 * (gen_internal.h), so the combined stack stays within 512.
+	 */
+	for (int f = CT_F_COUNT; f <= CT_F_STEP; f++)
+		if (obj_stack(o, (unsigned int)f) > 32) {
+			char why[128];
+
+			snprintf(why, sizeof(why),
+				 "%s uses %u bytes of stack, more than a subprogram's 32 (clang?)",
+				 ct_func_names[f], obj_stack(o, (unsigned int)f));
+			err = obj_fail(o, -EINVAL, why);
+			goto out;
+		}
 	/* Internal calls would need their own function entries: everything must be inlined. */
 	for (uint32_t i = 0; i < o->n_insns; i++)
 		if (o->insns[i].code == (BPF_JMP | BPF_CALL) &&

@@ -1250,7 +1250,7 @@ CT_FUNC int ct_in(struct gen_ct_pkt *pkt)
  * jiffy, the two-jiffy grace for tuples another CPU added, the limit of 64
  * collected per walk and the de-duplication are the kernel's.
  */
-#define CL_COLLECT_MAX 64 /* CONNCOUNT_GC_MAX_COLLECT */
+#define CL_COLLECT_MAX 64  /* CONNCOUNT_GC_MAX_COLLECT */
 #define CL_F_ADD       0x1 /* __nf_conncount_add()'s walk, else nf_conncount_gc_list()'s */
 #define CL_F_STOP      0x2 /* stop checking: the rest stays as it is */
 #define CL_F_EXISTS    0x4 /* the packet's tuple is listed already */

@@ -649,15 +649,39 @@ static void emit_parse(struct gen *g, const struct gen_flavour *fl, bool rx, int
 	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), l_pass);
 	BIND(l_hdr);
 
-	/* ip_fast_csum() != 0: the one's complement sum of the header must be 0xffff. */
-	E(BPF_MOV64_IMM(BPF_REG_1, 0));
-	E(BPF_MOV64_IMM(BPF_REG_2, 0));
-	E(BPF_MOV64_REG(BPF_REG_3, BPF_REG_10));
-	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, FP_SCR));
-	E(BPF_MOV64_REG(BPF_REG_4, BPF_REG_7));
-	E(BPF_MOV64_IMM(BPF_REG_5, 0));
-	E(BPF_CALL_HELPER(BPF_FUNC_csum_diff));
-	E(BPF_MOV32_REG(BPF_REG_0, BPF_REG_0));
+	/*
+	 * ip_fast_csum() != 0: the one's complement sum of the header must be
+	 * 0xffff.  Without options the five words are summed inline (a helper
+	 * call costs more than the sum; optimiser, codegen/opt.h), else
+	 * csum_diff() sums them.
+	 */
+	{
+		int l_opts = LABEL(), l_fold = LABEL();
+
+		EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_7, sizeof(struct iphdr), 0), l_opts);
+		E(BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_10, FP_SCR));
+		for (int w = 1; w < 5; w++) {
+			E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_10, FP_SCR + 4 * w));
+			E(BPF_ALU64_REG(BPF_ADD, BPF_REG_0, BPF_REG_1));
+		}
+		for (int i = 0; i < 2; i++) { /* 64 to 32 bits, carries included */
+			E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_0));
+			E(BPF_ALU64_IMM(BPF_RSH, BPF_REG_1, 32));
+			E(BPF_MOV32_REG(BPF_REG_0, BPF_REG_0));
+			E(BPF_ALU64_REG(BPF_ADD, BPF_REG_0, BPF_REG_1));
+		}
+		EJ(BPF_JMP_A(0), l_fold);
+		BIND(l_opts);
+		E(BPF_MOV64_IMM(BPF_REG_1, 0));
+		E(BPF_MOV64_IMM(BPF_REG_2, 0));
+		E(BPF_MOV64_REG(BPF_REG_3, BPF_REG_10));
+		E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, FP_SCR));
+		E(BPF_MOV64_REG(BPF_REG_4, BPF_REG_7));
+		E(BPF_MOV64_IMM(BPF_REG_5, 0));
+		E(BPF_CALL_HELPER(BPF_FUNC_csum_diff));
+		E(BPF_MOV32_REG(BPF_REG_0, BPF_REG_0));
+		BIND(l_fold);
+	}
 	for (int i = 0; i < 2; i++) {
 		E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_0));
 		E(BPF_ALU64_IMM(BPF_RSH, BPF_REG_1, 16));
@@ -670,10 +694,18 @@ static void emit_parse(struct gen *g, const struct gen_flavour *fl, bool rx, int
 	E(BPF_LDX_MEM(BPF_H, BPF_REG_8, BPF_REG_10, SCR(struct iphdr, tot_len)));
 	E(BPF_ENDIAN(BPF_TO_BE, BPF_REG_8, 16));
 	EJ(BPF_JMP_REG(BPF_JLT, BPF_REG_8, BPF_REG_7, 0), l_pass);
-	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_8));
-	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, ETH_HLEN - 1));
-	emit_load(g, fl, FP_TMP, -1, 1);
-	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), l_pass);
+	if (fl->type == BPF_PROG_TYPE_SCHED_CLS) {
+		/* skb->len counts the frame from its Ethernet header: no helper call. */
+		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_9, offsetof(struct __sk_buff, len)));
+		E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_8));
+		E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, ETH_HLEN));
+		EJ(BPF_JMP_REG(BPF_JGT, BPF_REG_2, BPF_REG_1, 0), l_pass);
+	} else {
+		E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_8));
+		E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, ETH_HLEN - 1));
+		emit_load(g, fl, FP_TMP, -1, 1);
+		EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), l_pass);
+	}
 
 	E(BPF_STX_MEM(BPF_W, BPF_REG_6, BPF_REG_8, PKT(tot_len)));
 	E(BPF_STX_MEM(BPF_W, BPF_REG_6, BPF_REG_7, PKT(thoff)));

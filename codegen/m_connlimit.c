@@ -13,10 +13,10 @@
  * a new rule set starts with empty ones, as in the kernel.
  *
  * A list remembers at most GEN_CL_SLOTS (256) tuples: a new connection
- * beyond that is counted (257) but not remembered, so limits of 256 and
- * more are refused (the answer could not be told apart), and after more
- * than 256 connections of one key are let through at once, later counts
- * can be lower than the kernel's (see the README notes).
+ * beyond that is counted (257) but not remembered, so limits from 256 to
+ * 2^32 - 2 are refused (the answer could not be told apart), and after
+ * more than 256 connections of one key are let through at once, later
+ * counts can be lower than the kernel's (see the README notes).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,18 +29,17 @@
 static const struct ipt2bpf_mod mod_connlimit;
 
 static int connlimit_check(const struct ipt2bpf_table *t, const struct ipt2bpf_entry *e,
-			   const void *data, size_t len, uint8_t revision, char *why,
-			   size_t whylen)
+			   const void *data, size_t len, uint8_t revision, char *why, size_t whylen)
 {
 	const struct xt_connlimit_info *i = data;
 
 	(void)t, (void)e, (void)len, (void)revision;
-	if (i->limit >= GEN_CL_SLOTS) {
+	/* 2^32 - 1 is exact all the same: no count is above it */
+	if (i->limit >= GEN_CL_SLOTS && i->limit != UINT32_MAX) {
 		snprintf(why, whylen,
-			 "--connlimit-%s %u: counts of more than %u connections per address are "
-			 "not supported",
-			 i->flags & XT_CONNLIMIT_INVERT ? "upto" : "above", i->limit,
-			 GEN_CL_SLOTS);
+			 "--connlimit-%s %u: limits of %u connections and more per address are "
+			 "not supported (only 4294967295)",
+			 i->flags & XT_CONNLIMIT_INVERT ? "upto" : "above", i->limit, GEN_CL_SLOTS);
 		return -EOPNOTSUPP;
 	}
 	return 0; /* the kernel checks nothing else; other flag bits mean nothing to it */
@@ -112,7 +111,7 @@ static int connlimit_emit(struct gen *g, unsigned int ti, unsigned int idx,
 	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), l_counted);
 	gen_verdict_exit(g, GEN_V_DROP);
 	BIND(l_counted);
-	EJ(BPF_JMP_IMM(inv ? BPF_JGT : BPF_JLE, BPF_REG_0, (int32_t)i->limit, 0), l_fail);
+	EJ(BPF_JMP32_IMM(inv ? BPF_JGT : BPF_JLE, BPF_REG_0, (int32_t)i->limit, 0), l_fail);
 	return g->p->e.err;
 }
 

@@ -11,8 +11,15 @@
  * fragment, ipt2bpf judges its first fragment on that fragment's CPU; an
  * OUTPUT packet that waits for ARP leaves (and reaches TC egress) on the CPU
  * that processed the ARP reply.
+ *
+ * XDP programs run before Receive Packet Steering (rps_cpus, RFS) hands the
+ * packet to the CPU whose backlog runs the stack, netfilter's hooks
+ * included; TC ingress runs after it.  Spreading packets over CPUs that way
+ * is what -m cpu is for, so the match is refused for INPUT and FORWARD in
+ * --mode xdp.
  */
 #include <errno.h>
+#include <linux/netfilter.h>
 #include <linux/netfilter/xt_cpu.h>
 
 #include "gen_internal.h"
@@ -38,6 +45,20 @@ static void cpu_dump(FILE *f, const void *data, size_t len, uint8_t revision)
 	fprintf(f, "%s--cpu %u", i->invert ? "! " : "", i->cpu);
 }
 
+static int cpu_prepare(struct gen *g, unsigned int ti, unsigned int idx, const void *data,
+		       uint8_t revision)
+{
+	const unsigned int rx = (1U << NF_INET_LOCAL_IN) | (1U << NF_INET_FORWARD);
+
+	(void)data, (void)revision;
+	if (g->opts->mode == IPT2BPF_MODE_XDP && (g->tables[ti]->entries[idx].hooks & rx))
+		return gen_refuse(g, ti, idx,
+				  "match 'cpu': XDP programs run before Receive Packet Steering "
+				  "moves the packet to the CPU the kernel's hooks run on (use "
+				  "--mode tc)");
+	return 0;
+}
+
 static int cpu_emit(struct gen *g, unsigned int ti, unsigned int idx, const struct ipt2bpf_match *m,
 		    int l_fail)
 {
@@ -55,6 +76,7 @@ static const struct ipt2bpf_mod mod_cpu = {
 	.revisions = 1U << 0,
 	.check = cpu_check,
 	.dump = cpu_dump,
+	.prepare = cpu_prepare,
 	.emit_match = cpu_emit,
 };
 IPT2BPF_MOD_REGISTER(mod_cpu);

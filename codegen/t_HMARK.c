@@ -35,6 +35,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/xt_HMARK.h>
 
+#include "ct.h"
 #include "gen_internal.h"
 
 #define IPT2BPF_MAP_HMARK "ipt_hmark" /* PERCPU_ARRAY[1] of struct hmark_scr */
@@ -81,12 +82,6 @@ static int hmark_check(const struct ipt2bpf_table *t, const struct ipt2bpf_entry
 		snprintf(why, whylen, "invalid parameters (the kernel refuses them: EINVAL)");
 		return -EOPNOTSUPP;
 	}
-	if (i->flags & XT_HMARK_FLAG(XT_HMARK_CT)) {
-		snprintf(why, whylen,
-			 "--hmark-tuple ct (the connection's tuples) is not supported: use the "
-			 "packet tuple (--hmark-tuple src,dst,...)");
-		return -EOPNOTSUPP;
-	}
 	return 0;
 }
 
@@ -112,14 +107,17 @@ static int hmark_prepare(struct gen *g, unsigned int ti, unsigned int idx, const
 			 uint8_t revision)
 {
 	const unsigned int rx = (1U << NF_INET_LOCAL_IN) | (1U << NF_INET_FORWARD);
+	const struct xt_hmark_info *i = data;
 	struct hmark_priv *p;
 	void **priv;
 	int map, err;
 
-	(void)data, (void)revision;
+	(void)revision;
 	if (g->opts->mode == IPT2BPF_MODE_XDP && (g->tables[ti]->entries[idx].hooks & rx))
 		return gen_refuse(g, ti, idx,
 				  "target 'HMARK': XDP programs have no skb->mark (use --mode tc)");
+	if (i->flags & XT_HMARK_FLAG(XT_HMARK_CT))
+		return 0; /* the tracker's tuple: no prologue of ours */
 	map = gen_map_get(g, IPT2BPF_MAP_HMARK, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
 			  sizeof(struct hmark_scr), 1, 0, false);
 	if (map < 0)
@@ -285,32 +283,144 @@ static uint32_t be16_of(const void *p)
 	return ntohs(v);
 }
 
-/*
- * In a chain function (R6 = gen_pkt; R7-R9 are free there): the rule's
- * hmark_hash() of the packet's tuple into gen_pkt.mark.
- */
-static int hmark_emit(struct gen *g, unsigned int ti, unsigned int idx,
-		      const struct ipt2bpf_target *t, const struct gen_ctx *c)
+/* Is the connection tracker part of this rule set (some rule that needs connections)? */
+static bool ct_in_use(const struct gen *g)
 {
-	const struct hmark_priv *p = priv_get(g);
-	const struct xt_hmark_info *i = t->data;
-	const int A = BPF_REG_2, B = BPF_REG_3, C = BPF_REG_4, PROTO = BPF_REG_5;
-	int l_done = LABEL(), l_noports = LABEL(), l_sorted = LABEL(), l_pmax = LABEL();
+	for (unsigned int k = 0; k < g->n_used; k++)
+		if (g->used[k] == &gen_ct_mod)
+			return true;
+	return false;
+}
 
-	(void)c;
-	if (!p)
-		return gen_refuse(g, ti, idx, "target 'HMARK': internal error: not prepared");
+#define A     BPF_REG_2 /* lower address, host order */
+#define B     BPF_REG_3 /* higher address */
+#define C     BPF_REG_4 /* ports word */
+#define PROTO BPF_REG_5
+
+/*
+ * hmark_pkt_set_htuple_ipv4(): A, B, PROTO from the prologue's tuple; R0, R1
+ * = source and destination port (host order) and a jump to l_ports, or a
+ * jump to l_noports; to l_done when the kernel leaves the mark.
+ */
+static void emit_tuple_pkt(struct gen *g, const struct hmark_priv *p, const struct xt_hmark_info *i,
+			   int l_ports, int l_noports, int l_done)
+{
 	emit_scratch(g, p, l_done);
 	E(BPF_MOV64_REG(BPF_REG_8, BPF_REG_0));
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_9, BPF_REG_8, SCR(flags)));
 	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_9));
 	E(BPF_ALU64_IMM(BPF_AND, BPF_REG_1, HM_VALID));
 	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_done);
-	/* src, dst: masked, in host order, smaller first */
 	E(BPF_LDX_MEM(BPF_W, A, BPF_REG_8, SCR(ip) + offsetof(struct iphdr, saddr)));
+	E(BPF_LDX_MEM(BPF_W, B, BPF_REG_8, SCR(ip) + offsetof(struct iphdr, daddr)));
+	E(BPF_MOV64_IMM(C, 0));
+	E(BPF_MOV64_IMM(PROTO, 0));
+	if (i->flags & XT_HMARK_FLAG(XT_HMARK_METHOD_L3)) {
+		EJ(BPF_JMP_A(0), l_noports);
+		return;
+	}
+	E(BPF_LDX_MEM(BPF_B, PROTO, BPF_REG_8, SCR(ip) + offsetof(struct iphdr, protocol)));
+	E(BPF_ALU64_IMM(BPF_AND, BPF_REG_9, HM_PORTS));
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_9, 0, 0), l_noports);
+	E(BPF_LDX_MEM(BPF_H, BPF_REG_0, BPF_REG_8, SCR(ports)));
+	E(BPF_ENDIAN(BPF_TO_BE, BPF_REG_0, 16));
+	E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_8, SCR(ports) + 2));
+	E(BPF_ENDIAN(BPF_TO_BE, BPF_REG_1, 16));
+	EJ(BPF_JMP_A(0), l_ports);
+}
+
+/*
+ * hmark_ct_set_htuple(): the same from the packet's connection (the
+ * tracker's scratch: original tuple; the reply tuple is its inverse).  No
+ * connection (INVALID): the kernel leaves the mark.
+ */
+static int emit_tuple_ct(struct gen *g, const struct xt_hmark_info *i, int l_ports, int l_noports,
+			 int l_done)
+{
+#define ENT(f) ((int16_t)(offsetof(struct gen_ct_scratch, ent) + offsetof(struct gen_ct_entry, f)))
+	int err;
+
+	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(ct_flags)));
+	E(BPF_ALU32_IMM(BPF_AND, BPF_REG_1, GEN_CT_PF_TRACKED));
+	EJ(BPF_JMP32_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_done);
+	err = gen_ct_emit_scratch(g, BPF_REG_8, l_done);
+	if (err)
+		return err;
+	E(BPF_LDX_MEM(BPF_W, A, BPF_REG_8, ENT(src)));
+	E(BPF_LDX_MEM(BPF_W, B, BPF_REG_8, ENT(dst)));
+	E(BPF_MOV64_IMM(C, 0));
+	E(BPF_MOV64_IMM(PROTO, 0));
+	if (i->flags & XT_HMARK_FLAG(XT_HMARK_METHOD_L3)) {
+		EJ(BPF_JMP_A(0), l_noports);
+		return g->p->e.err;
+	}
+	E(BPF_LDX_MEM(BPF_B, PROTO, BPF_REG_8, ENT(proto)));
+	EJ(BPF_JMP_IMM(BPF_JEQ, PROTO, IPPROTO_ICMP, 0), l_noports);
+	/* tuple src.u.all of the original and of the reply direction */
+	E(BPF_LDX_MEM(BPF_H, BPF_REG_0, BPF_REG_8, ENT(sport)));
+	E(BPF_ENDIAN(BPF_TO_BE, BPF_REG_0, 16));
+	E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_8, ENT(rsport)));
+	E(BPF_ENDIAN(BPF_TO_BE, BPF_REG_1, 16));
+	EJ(BPF_JMP_A(0), l_ports);
+	return g->p->e.err;
+#undef ENT
+}
+
+/*
+ * In a chain function (R6 = gen_pkt; R7-R9 are free there): the rule's
+ * hmark_hash() of the packet's (or its connection's) tuple into gen_pkt.mark.
+ */
+static int hmark_emit(struct gen *g, unsigned int ti, unsigned int idx,
+		      const struct ipt2bpf_target *t, const struct gen_ctx *c)
+{
+	const struct hmark_priv *p = priv_get(g);
+	const struct xt_hmark_info *i = t->data;
+	int l_done = LABEL(), l_ports = LABEL(), l_noports = LABEL(), l_sorted = LABEL();
+	int l_pmax = LABEL(), err;
+
+	(void)c;
+	if (i->flags & XT_HMARK_FLAG(XT_HMARK_CT)) {
+		/*
+		 * The kernel attaches connections only in namespaces where some rule
+		 * needs them (nf_ct_netns_get()); HMARK does not ask, so without such
+		 * a rule it marks nothing, and with connection tracking enabled from
+		 * elsewhere (nat rules, nftables) it marks: which one holds is not in
+		 * this rule set.
+		 */
+		if (!ct_in_use(g))
+			return gen_refuse(
+				g, ti, idx,
+				"target 'HMARK': --hmark-tuple ct: the kernel hashes the "
+				"connection only where connection tracking runs, which no "
+				"rule of this rule set enables (add the stateful rules "
+				"that enable it, or hash the packet tuple): not supported");
+		err = emit_tuple_ct(g, i, l_ports, l_noports, l_done);
+		if (err)
+			return err;
+	} else {
+		if (!p)
+			return gen_refuse(g, ti, idx,
+					  "target 'HMARK': internal error: not prepared");
+		emit_tuple_pkt(g, p, i, l_ports, l_noports, l_done);
+	}
+	/* hmark_swap_ports(): R0 = source, R1 = destination port; masked and set, larger high */
+	BIND(l_ports);
+	E(BPF_ALU32_IMM(BPF_AND, BPF_REG_0, (int32_t)be16_of(&i->port_mask.b16.src)));
+	E(BPF_ALU32_IMM(BPF_OR, BPF_REG_0, (int32_t)be16_of(&i->port_set.b16.src)));
+	E(BPF_ALU32_IMM(BPF_AND, BPF_REG_1, (int32_t)be16_of(&i->port_mask.b16.dst)));
+	E(BPF_ALU32_IMM(BPF_OR, BPF_REG_1, (int32_t)be16_of(&i->port_set.b16.dst)));
+	EJ(BPF_JMP_REG(BPF_JGT, BPF_REG_1, BPF_REG_0, 0), l_pmax);
+	E(BPF_MOV64_REG(BPF_REG_9, BPF_REG_0));
+	E(BPF_MOV64_REG(BPF_REG_0, BPF_REG_1));
+	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_9));
+	BIND(l_pmax);
+	E(BPF_MOV64_REG(C, BPF_REG_1));
+	E(BPF_ALU32_IMM(BPF_LSH, C, 16));
+	E(BPF_ALU32_REG(BPF_OR, C, BPF_REG_0));
+	BIND(l_noports);
+	/* src, dst: masked, in host order, smaller first */
 	E(BPF_ENDIAN(BPF_TO_BE, A, 32));
 	E(BPF_ALU32_IMM(BPF_AND, A, (int32_t)ntohl(i->src_mask.ip)));
-	E(BPF_LDX_MEM(BPF_W, B, BPF_REG_8, SCR(ip) + offsetof(struct iphdr, daddr)));
 	E(BPF_ENDIAN(BPF_TO_BE, B, 32));
 	E(BPF_ALU32_IMM(BPF_AND, B, (int32_t)ntohl(i->dst_mask.ip)));
 	EJ(BPF_JMP_REG(BPF_JGE, B, A, 0), l_sorted);
@@ -318,32 +428,6 @@ static int hmark_emit(struct gen *g, unsigned int ti, unsigned int idx,
 	E(BPF_MOV64_REG(A, B));
 	E(BPF_MOV64_REG(B, BPF_REG_0));
 	BIND(l_sorted);
-	E(BPF_MOV64_IMM(C, 0));
-	E(BPF_MOV64_IMM(PROTO, 0));
-	if (!(i->flags & XT_HMARK_FLAG(XT_HMARK_METHOD_L3))) {
-		E(BPF_LDX_MEM(BPF_B, PROTO, BPF_REG_8, SCR(ip) + offsetof(struct iphdr, protocol)));
-		/* hmark_swap_ports(): masked and set, larger port in the high half */
-		E(BPF_ALU64_IMM(BPF_AND, BPF_REG_9, HM_PORTS));
-		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_9, 0, 0), l_noports);
-		E(BPF_LDX_MEM(BPF_H, BPF_REG_0, BPF_REG_8, SCR(ports)));
-		E(BPF_ENDIAN(BPF_TO_BE, BPF_REG_0, 16));
-		E(BPF_ALU32_IMM(BPF_AND, BPF_REG_0, (int32_t)be16_of(&i->port_mask.b16.src)));
-		E(BPF_ALU32_IMM(BPF_OR, BPF_REG_0, (int32_t)be16_of(&i->port_set.b16.src)));
-		E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_8, SCR(ports) + 2));
-		E(BPF_ENDIAN(BPF_TO_BE, BPF_REG_1, 16));
-		E(BPF_ALU32_IMM(BPF_AND, BPF_REG_1, (int32_t)be16_of(&i->port_mask.b16.dst)));
-		E(BPF_ALU32_IMM(BPF_OR, BPF_REG_1, (int32_t)be16_of(&i->port_set.b16.dst)));
-		/* R0 = src, R1 = dst: dst > src ? dst << 16 | src : src << 16 | dst */
-		EJ(BPF_JMP_REG(BPF_JGT, BPF_REG_1, BPF_REG_0, 0), l_pmax);
-		E(BPF_MOV64_REG(BPF_REG_9, BPF_REG_0));
-		E(BPF_MOV64_REG(BPF_REG_0, BPF_REG_1));
-		E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_9));
-		BIND(l_pmax);
-		E(BPF_MOV64_REG(C, BPF_REG_1));
-		E(BPF_ALU32_IMM(BPF_LSH, C, 16));
-		E(BPF_ALU32_REG(BPF_OR, C, BPF_REG_0));
-		BIND(l_noports);
-	}
 	/* jhash_3words(a, b, c, rnd): each += rnd + JHASH_INITVAL + 12, then __jhash_final() */
 	E(BPF_ALU32_IMM(BPF_ADD, A, (int32_t)(i->hashrnd + JHASH_INITVAL + (3 << 2))));
 	E(BPF_ALU32_IMM(BPF_ADD, B, (int32_t)(i->hashrnd + JHASH_INITVAL + (3 << 2))));
@@ -369,6 +453,11 @@ static int hmark_emit(struct gen *g, unsigned int ti, unsigned int idx,
 	BIND(l_done);
 	return g->p->e.err;
 }
+
+#undef A
+#undef B
+#undef C
+#undef PROTO
 
 static const struct ipt2bpf_mod mod_hmark = {
 	.name = "HMARK",

@@ -161,10 +161,12 @@ for f in "${files[@]}"; do
 		# Compiled: the kernel and ipt2bpf must agree on every packet.
 		pcap=$TMP/$chain.pcap
 		in_fw "$O/tests/ctdiff" flush >/dev/null 2>&1 || true # no connections left by earlier rules
-		in_fw "$O/tests/kdiff" --rules "$r" --table "$table" --pcap "$pcap" --chain "$chain" \
+		# Both on CPU 0: -m cpu sees the CPU that runs the rules (kdiff's packets are
+		# handled on its CPU, trace's program runs on trace's).
+		in_fw taskset -c 0 "$O/tests/kdiff" --rules "$r" --table "$table" --pcap "$pcap" --chain "$chain" \
 			--inject-ns "$NS_C" --inject-dev vc >"$TMP/k.json" 2>"$TMP/k.err"
 		kdrc=$?
-		in_fw "$IPT2BPF" trace "$r" -t "$table" --pcap "$pcap" --chain "$chain" --in vin --out vout \
+		in_fw taskset -c 0 "$IPT2BPF" trace "$r" -t "$table" --pcap "$pcap" --chain "$chain" --in vin --out vout \
 			--json >"$TMP/b.json" 2>"$TMP/b.err"
 		trc=$?
 		if [ $kdrc -ne 0 ] || [ $trc -ne 0 ]; then

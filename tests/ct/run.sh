@@ -119,6 +119,7 @@ rules() {
 	echo "-A $ch -m connlimit --connlimit-upto 8 --connlimit-daddr --connlimit-mask 16"
 	echo "-A $ch -p udp -m connlimit --connlimit-above 1"
 	echo "-A $ch -p tcp --syn -m connlimit --connlimit-above 2"
+	echo "-A $ch -p tcp --dport 8001:8099 --syn -m connlimit --connlimit-above 2 -j DROP"
 	echo "-A $ch -p tcp --dport 9 -j DROP"
 	echo "-A $ch -m conntrack --ctstate INVALID -p tcp --tcp-flags RST RST -j DROP"
 	echo "-A $ch -j ACCEPT"

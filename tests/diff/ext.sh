@@ -18,7 +18,8 @@
 # packet and tests/diff/compare.sh compares them, exactly as tests/diff/run.sh
 # does. Every family's rule set must also pass the verifier in --mode xdp, or
 # be refused there with the extension named (mark, MARK and HMARK: XDP has no
-# mark, TCPMSS: XDP cannot rewrite the packet).
+# mark, TCPMSS: XDP cannot rewrite the packet, cpu: XDP runs before Receive
+# Packet Steering).
 #
 # Targets that change the packet (tcpmss-tg: TCPMSS) are also compared by
 # what they leave: kdiff records what reaches the server namespace behind the
@@ -40,7 +41,9 @@
 # CPU).  nflog (NFLOG, AUDIT) checks that they count and continue; what they
 # log is compared in tests/logrej/run.sh.  hmark: each HMARK configuration is
 # followed by 32 `-m mark --mark BIT/BIT` rules, so the counters show the
-# mark it left bit by bit.
+# mark it left bit by bit; hmark-ct the same with --hmark-tuple ct (a
+# `-m state` rule enables connection tracking, the kernel's connections are
+# flushed before each chain's run, as trace starts without any).
 #
 # Environment: IPT2BPF (default build/ipt2bpf), O (build dir for the tools,
 # default build), DIFF_ID (namespace names), DIFF_OUT (default
@@ -77,7 +80,8 @@ die() {
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, iptables-legacy)"
 command -v iptables-legacy-restore >/dev/null || die "iptables-legacy-restore not found"
-make -s -C "$ROOT" O="$O" "$O/tests/extgen" "$O/tests/kdiff" >&2 || die "building extgen and kdiff failed"
+make -s -C "$ROOT" O="$O" "$O/tests/extgen" "$O/tests/kdiff" "$O/tests/ctdiff" >&2 ||
+	die "building extgen, kdiff and ctdiff failed"
 [ -x "$IPT2BPF" ] || die "$IPT2BPF not found"
 EXTGEN=$O/tests/extgen
 KDIFF=$O/tests/kdiff
@@ -171,6 +175,8 @@ for fam in $FAMILIES; do
 			--in vin --out vout --marks "$d/$chain.pcap.marks" --json "${capb[@]}" \
 			>"$d/$chain.bpf" 2>"$d/$chain.bpf.err" || brc=$?
 		krc=0
+		# hmark-ct: no connections left from the previous chain's run (trace starts empty)
+		[ "$fam" = hmark-ct ] && { in_fw "$O/tests/ctdiff" flush >/dev/null 2>&1 || true; }
 		in_fw "${pin[@]}" "$KDIFF" --rules "$d/rules.v4" --pcap "$d/$chain.pcap" --chain "$chain" \
 			--inject-ns "$NS_C" --inject-dev vc --marks "$d/$chain.pcap.marks" --keep-macs \
 			"${capk[@]}" >"$d/$chain.kernel" 2>"$d/$chain.kernel.err" || krc=$?
@@ -234,7 +240,8 @@ for fam in $FAMILIES; do
 	if ! "$IPT2BPF" "$d/rules.v4" --mode xdp -o "$d/xdp.o" >/dev/null 2>"$d/xdp.err"; then
 		if { grep -q "'mark'\|'MARK'" "$d/xdp.err" && [ "$fam" = mark ]; } ||
 			{ grep -q "'TCPMSS'" "$d/xdp.err" && [ "$fam" = tcpmss-tg ]; } ||
-			{ grep -q "'HMARK'" "$d/xdp.err" && [ "$fam" = hmark ]; }; then
+			{ grep -q "'HMARK'" "$d/xdp.err" && [[ $fam = hmark* ]]; } ||
+			{ grep -q "'cpu'" "$d/xdp.err" && [[ $fam = cpu* ]]; }; then
 			xdp=refused
 		else
 			xdp=FAIL

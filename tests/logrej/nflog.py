@@ -8,6 +8,9 @@ NFLOG lines of `ipt2bpf log`.
                                    object per message to OUT until SIGTERM
   nflog.py client IFACE FWMAC      (client namespace) sends the frames
   nflog.py compare KERNEL OURS     compares; exit 1 on a mismatch
+  nflog.py audit KERNEL OURS       the AUDIT lines of OURS against the
+                                   packets the kernel's group 9 NFLOG rules
+                                   (next to each AUDIT rule) saw
 
 Both sides see the same packets: iptables-legacy's NFLOG rules and
 ipt2bpf's run side by side in the firewall namespace (NFLOG does not drop).
@@ -221,6 +224,43 @@ def compare(kf, of):
     return 1 if bad or not k else 0
 
 
+AUDIT = re.compile(r"^audit: type=1324 audit\(\d+\.\d{3}:(\d+)\): "
+                   r"(mark=0x[0-9a-f]+ saddr=\S+ daddr=\S+ proto=\d+)$")
+
+
+def audit(kf, of):
+    want = []
+    for e in map(json.loads, open(kf)):
+        if e["prefix"] != "audit":
+            continue
+        p = bytes.fromhex(e["payload"])
+        want.append("mark=0x%x saddr=%s daddr=%s proto=%d" % (
+            e["mark"], socket.inet_ntoa(p[12:16]), socket.inet_ntoa(p[16:20]), p[9]))
+    got, serials = [], []
+    for line in open(of):
+        m = AUDIT.match(line.rstrip("\n"))
+        if m:
+            serials.append(int(m.group(1)))
+            got.append(m.group(2))
+        elif line.startswith("audit:"):
+            print("FAIL: malformed AUDIT line: " + line.rstrip())
+            return 1
+    want.sort()
+    got.sort()
+    print("audit: %d records, the kernel saw %d packets at the AUDIT rules" % (len(got), len(want)))
+    bad = 0
+    for x in sorted(set(want) - set(got)):
+        bad += 1
+        print("FAIL: kernel only: " + x)
+    for x in sorted(set(got) - set(want)):
+        bad += 1
+        print("FAIL: ipt2bpf only: " + x)
+    if serials != list(range(1, len(serials) + 1)):
+        bad += 1
+        print("FAIL: serials are not 1..N in order: %s" % serials[:20])
+    return 1 if bad or got != want or not want else 0
+
+
 def main():
     if sys.argv[1] == "listen":
         listen(sys.argv[2], [int(g) for g in sys.argv[3:]])
@@ -228,6 +268,8 @@ def main():
         run_client(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "compare":
         sys.exit(compare(sys.argv[2], sys.argv[3]))
+    elif sys.argv[1] == "audit":
+        sys.exit(audit(sys.argv[2], sys.argv[3]))
     else:
         sys.exit("unknown command")
 

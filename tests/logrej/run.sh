@@ -21,8 +21,17 @@
 #           the two above without a network).
 #
 #   log-xdp the log section with `ipt2bpf load --mode xdp`.
+#   nflog   iptables-legacy's NFLOG and AUDIT rules and `ipt2bpf load` of the
+#           same rules side by side: an nfnetlink_log listener in the
+#           firewall (tests/logrej/nflog.py) records the kernel's messages,
+#           which must equal the NFLOG lines of `ipt2bpf log` (prefix,
+#           group, devices, mark, payload length, IP header).  The kernel's
+#           AUDIT writes nothing while auditing is disabled (`auditctl -e
+#           0`, the default without auditd): an NFLOG rule of group 9 next
+#           to each AUDIT rule shows what the kernel saw, and the AUDIT lines
+#           of `ipt2bpf log` must say that (mark, saddr, daddr, proto).
 #
-# usage: tests/logrej/run.sh [trace] [log] [log-xdp] [reject]   (default: all)
+# usage: tests/logrej/run.sh [trace] [log] [log-xdp] [nflog] [reject]   (default: all)
 # Environment: IPT2BPF (default build/ipt2bpf), LOGREJ_KEEP=1 keeps the work
 # directory.  Needs root, iproute2, iptables-legacy, python3.  Last line:
 # "logrej: N passed, N failed".
@@ -201,6 +210,71 @@ EOF
 	log_all_netns=
 }
 
+# ---------------------------------------------------------------- nflog
+section_nflog() {
+	local rules=$work/nflog.v4 lpid t0
+	echo "== nflog: iptables-legacy NFLOG/AUDIT and ipt2bpf NFLOG/AUDIT on the same packets"
+	topology
+	cat >"$rules" <<'EOF'
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -j NFLOG --nflog-group 5 --nflog-prefix "b2i1"
+-A INPUT -p udp -j NFLOG --nflog-group 6 --nflog-size 30 --nflog-prefix "b2i2 "
+-A INPUT -p tcp -j NFLOG --nflog-group 5 --nflog-threshold 3 --nflog-size 0 --nflog-prefix "b2i3"
+-A INPUT -p icmp -j NFLOG --nflog-group 7 --nflog-range 10
+-A INPUT -p udp -j NFLOG --nflog-group 9 --nflog-prefix "audit"
+-A INPUT -p udp -j AUDIT --type accept
+-A FORWARD -j NFLOG --nflog-group 6 --nflog-prefix "b2f1"
+-A FORWARD -p udp -j NFLOG --nflog-group 7 --nflog-size 1000
+-A FORWARD -j NFLOG --nflog-group 9 --nflog-prefix "audit"
+-A FORWARD -j AUDIT --type drop
+-A OUTPUT -p icmp -j MARK --set-xmark 0x2a/0xff
+-A OUTPUT -j NFLOG --nflog-group 5 --nflog-prefix "b2o1"
+-A OUTPUT -j NFLOG --nflog-group 9 --nflog-prefix "audit"
+-A OUTPUT -j AUDIT --type reject
+-A OUTPUT -p icmp -j NFLOG --nflog-group 8 --nflog-prefix "nobody listens"
+COMMIT
+EOF
+	if ! inf iptables-legacy-restore <"$rules"; then
+		bad "nflog: iptables-legacy-restore refused the rules"
+		return
+	fi
+	if ! inf "$IPT2BPF" load "$rules" >"$work/load.out" 2>&1; then
+		bad "nflog: ipt2bpf load: $(cat "$work/load.out")"
+		return
+	fi
+	t0=$(date +%s%N)
+	inf python3 "$here/nflog.py" listen "$work/nflog.kernel" 5 6 7 9 >"$work/listen.out" 2>&1 &
+	lpid=$!
+	for _ in $(seq 50); do
+		grep -q ready "$work/listen.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	ip netns exec "$C" python3 "$here/nflog.py" client lgrc0 "$fmac"
+	inf ping -c 2 -i 0.2 -W 1 10.200.1.2 >/dev/null
+	inf ping -c 1 -W 1 -s 1000 10.200.2.2 >/dev/null
+	inf python3 -c 'import socket; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.sendto(b"out",("10.200.2.2",9))'
+	sleep 0.5
+	kill "$lpid" 2>/dev/null
+	wait "$lpid" 2>/dev/null
+	inf "$IPT2BPF" log >"$work/nflog.ours"
+	echo "   ($(wc -l <"$work/nflog.kernel") kernel messages, $((($(date +%s%N) - t0) / 1000000)) ms)"
+	if python3 "$here/nflog.py" compare "$work/nflog.kernel" "$work/nflog.ours"; then
+		ok "nflog: every NFLOG line matches a kernel nfnetlink_log message"
+	else
+		bad "nflog: NFLOG lines differ from the kernel's messages ($(head -c 300 "$work/listen.out"))"
+	fi
+	if python3 "$here/nflog.py" audit "$work/nflog.kernel" "$work/nflog.ours"; then
+		ok "nflog: AUDIT records name what the kernel saw at the AUDIT rules"
+	else
+		bad "nflog: AUDIT records differ"
+	fi
+	inf "$IPT2BPF" unload >/dev/null 2>&1
+	inf iptables-legacy -F
+}
+
 # ---------------------------------------------------------------- reject
 section_reject() {
 	local rules=$work/reject.v4 side t0
@@ -319,11 +393,12 @@ EOF
 }
 
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(trace log log-xdp reject)
+[ ${#sections[@]} -eq 0 ] && sections=(trace log log-xdp nflog reject)
 for s in "${sections[@]}"; do
 	case $s in
 	log) section_log ;;
 	log-xdp) section_log xdp ;;
+	nflog) section_nflog ;;
 	reject) section_reject ;;
 	trace) section_trace ;;
 	*)

@@ -20,7 +20,8 @@
 #
 # RESULTS/info.txt says which kernel ran it.  Environment: IPT2BPF, PROBE (as
 # traffic.sh), SUITE_ID (namespace names), SUITE_PARTS (default "verify diff
-# traffic ct").
+# traffic ct"), SUITE_CT_TIMEOUT (seconds per tests/ct script, default 300:
+# they replay flows in real time, which TCG may not keep up with).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -111,7 +112,7 @@ if part ct && [ -d "$ROOT/tests/ct" ]; then
 		name=$(basename "$s" .sh)
 		s0=$(now_ms)
 		ct_build=$O
-		O=$ct_o IPT2BPF_BUILD=$ct_build timeout 600 bash "$s" </dev/null >"$RES/ct-$name.log" 2>&1
+		O=$ct_o IPT2BPF_BUILD=$ct_build timeout "${SUITE_CT_TIMEOUT:-300}" bash "$s" </dev/null >"$RES/ct-$name.log" 2>&1
 		rc=$?
 		echo "ct $name $rc $((($(now_ms) - s0) / 1000))" >>"$RES/ct.txt"
 	done

@@ -1503,6 +1503,113 @@ static void hmark_packets(struct out *o)
 	plain(o, "hmark");
 }
 
+/* ---- HMARK --hmark-tuple ct: the connection's tuple; a state rule enables tracking */
+
+static const char *const hmarkct_cfgs[] = {
+	"--hmark-tuple ct,src,dst,sport,dport,proto --hmark-rnd 0x12345678 --hmark-mod 4294967295",
+	"--hmark-src-prefix 32 --hmark-dst-prefix 32 --hmark-sport-mask 0xffff --hmark-dport-mask "
+	"0xffff --hmark-proto-mask 0xffff --hmark-rnd 0x00000004 --hmark-mod 42 --hmark-offset 1 "
+	"--hmark-tuple ct",
+	"--hmark-src-prefix 1 --hmark-dst-prefix 2 --hmark-sport-mask 0x0003 --hmark-dport-mask "
+	"0x0004 --hmark-proto-mask 0x05 --hmark-rnd 0x00000004 --hmark-mod 42 --hmark-offset 1 "
+	"--hmark-tuple ct",
+	"--hmark-src-prefix 32 --hmark-dst-prefix 32 --hmark-spi-mask 0x00000004 "
+	"--hmark-proto-mask "
+	"0xffff --hmark-rnd 0x00000004 --hmark-mod 42 --hmark-offset 1 --hmark-tuple ct",
+	"--hmark-tuple ct,src,dst --hmark-rnd 0xfeed --hmark-mod 4294967295 --hmark-offset 3",
+	"--hmark-tuple ct,sport,dport --hmark-dport 0x8000 --hmark-rnd 0x9 --hmark-mod 4294967295",
+};
+
+static void hmarkct_rules(struct rules *r)
+{
+	rule(r, M_ALL, "-m state --state INVALID");
+	for (size_t i = 0; i < ARRAY_SIZE(hmarkct_cfgs); i++) {
+		rule(r, M_ALL, "-j HMARK %s", hmarkct_cfgs[i]);
+		for (int b = 0; b < 32; b++)
+			rule(r, M_ALL, "-m mark --mark 0x%x/0x%x", 1U << b, 1U << b);
+	}
+}
+
+static void hmarkct_packets(struct out *o)
+{
+	static const uint16_t ports[][2] = {{40000, 80}, {80, 40000}, {5353, 53}, {1, 2}};
+	/*
+	 * Not DCCP: whether the kernel tracks it (nf_conntrack_proto_dccp, 6.1) or
+	 * takes it as a generic protocol (kernels without CONFIG_NF_CT_PROTO_DCCP,
+	 * like 6.18's here) is the tracker's business, not HMARK's.
+	 */
+	static const uint8_t l4protos[] = {IPPROTO_SCTP, IPPROTO_UDPLITE, IPPROTO_GRE, IPPROTO_ESP,
+					   253};
+	uint8_t raw[64], q[128];
+	struct pk p;
+	char d[96];
+	size_t qn;
+
+	for (size_t i = 0; i < ARRAY_SIZE(ports); i++) {
+		snprintf(d, sizeof(d), "hmarkct-tcp-syn-%u-%u", ports[i][0], ports[i][1]);
+		pk_init(&p, o, IPPROTO_TCP, d);
+		p.mark = 0xa5a5a5a5;
+		l4_tcp(&p, ports[i][0], ports[i][1], 0x02, NULL, 0, 0, NULL, 0);
+		emit(o, &p);
+		snprintf(d, sizeof(d), "hmarkct-udp-%u-%u", ports[i][0], ports[i][1]);
+		pk_init(&p, o, IPPROTO_UDP, d);
+		l4_udp(&p, ports[i][0], ports[i][1], "x", 1);
+		emit(o, &p);
+		if (o->chain != CH_OUTPUT) {
+			/* ICMP port unreachable quoting the reverse of that datagram: RELATED */
+			uint8_t u[8];
+			struct pk e;
+
+			snprintf(d, sizeof(d), "hmarkct-icmp-related-%u-%u", ports[i][0],
+				 ports[i][1]);
+			ipt2bpf_put16(u, ports[i][1]);
+			ipt2bpf_put16(u + 2, ports[i][0]);
+			ipt2bpf_put16(u + 4, 8);
+			ipt2bpf_put16(u + 6, 0);
+			qn = ip_quote(q, p.daddr, p.saddr, IPPROTO_UDP, 0, 0x45, u, sizeof(u));
+			pk_init(&e, o, IPPROTO_ICMP, d);
+			e.daddr = p.daddr;
+			e.mark = 0x1234;
+			{
+				int n = ipt2bpf_pkt_icmp(e.l4, sizeof(e.l4), 3, 3, 0, q, qn);
+
+				e.l4len = n > 0 ? (size_t)n : 0;
+			}
+			emit(o, &e);
+		}
+	}
+	/* an ACK nobody opened (picked up: tcp_loose), a RST without a connection (INVALID) */
+	pk_init(&p, o, IPPROTO_TCP, "hmarkct-tcp-ack-midstream");
+	l4_tcp(&p, 41000, 443, 0x10, NULL, 0, 0, NULL, 0);
+	emit(o, &p);
+	pk_init(&p, o, IPPROTO_TCP, "hmarkct-tcp-truncated");
+	p.mark = 0x77;
+	memcpy(raw, "\x9c\x40\x00\x50\x00\x00", 6);
+	l4_raw(&p, raw, 6);
+	emit(o, &p);
+	for (size_t i = 0; i < ARRAY_SIZE(l4protos); i++) {
+		snprintf(d, sizeof(d), "hmarkct-proto-%u", l4protos[i]);
+		pk_init(&p, o, l4protos[i], d);
+		memset(raw, 0, 32);
+		for (size_t k = 0; k < 12; k++)
+			raw[k] = (uint8_t)(0x31 + 7 * k + i);
+		l4_raw(&p, raw, 32);
+		emit(o, &p);
+	}
+	pk_init(&p, o, IPPROTO_ICMP, "hmarkct-icmp-echo");
+	l4_icmp(&p, 8, 0);
+	emit(o, &p);
+	/* an ICMP error about no known connection: INVALID, the mark stays */
+	{
+		uint8_t u[8] = {0x12, 0x34, 0x56, 0x78, 0, 8, 0, 0};
+
+		qn = ip_quote(q, IP4(198, 51, 100, 7), IP4(203, 0, 113, 9), IPPROTO_UDP, 0, 0x45, u,
+			      sizeof(u));
+		hmark_icmp(o, "hmarkct-icmp-unrelated", 3, q, qn, 0x4242);
+	}
+	plain(o, "hmarkct");
+}
+
 static const struct family families[] = {
 	{"ttl", M_ALL, ttl_rules, ttl_packets, NULL},
 	{"tos", M_ALL, tos_rules, tos_packets, NULL},
@@ -1524,6 +1631,7 @@ static const struct family families[] = {
 	{"cpu1", M_ALL, cpu_rules, cpu_packets, NULL},
 	{"nflog", M_ALL, nflog_rules, nflog_packets, NULL},
 	{"hmark", M_ALL, hmark_rules, hmark_packets, NULL},
+	{"hmark-ct", M_ALL, hmarkct_rules, hmarkct_packets, NULL},
 	{"classify", M_OUT, classify_rules, classify_packets,
 	 ":classify_chain - [0:0]\n-A classify_chain -j CLASSIFY --set-class 0abc:0def\n"},
 };

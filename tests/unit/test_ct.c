@@ -38,6 +38,7 @@
 #include <linux/netfilter/xt_connmark.h>
 #include <linux/netfilter/xt_conntrack.h>
 #include <linux/netfilter/xt_state.h>
+#include <linux/netfilter/xt_tcpudp.h>
 #include <cmocka.h>
 
 #include "codegen/ct.h"
@@ -182,9 +183,9 @@ static struct ipt2bpf_table *filter_table(const char *client, const char *server
 	m_state(&r, ST(ESTABLISHED));
 	r_cont(&r);
 	blob_entry(&r.b, NULL);
-	c = (struct xt_conntrack_mtinfo3){
-		.match_flags = XT_CONNTRACK_STATE | XT_CONNTRACK_DIRECTION,
-		.state_mask = ST(ESTABLISHED)};
+	c = (struct xt_conntrack_mtinfo3){.match_flags =
+						  XT_CONNTRACK_STATE | XT_CONNTRACK_DIRECTION,
+					  .state_mask = ST(ESTABLISHED)};
 	m_conntrack(&r, &c);
 	r_cont(&r);
 	blob_entry(&r.b, NULL);
@@ -200,18 +201,18 @@ static struct ipt2bpf_table *filter_table(const char *client, const char *server
 	/* -p tcp -m conntrack --ctproto tcp --ctorigsrc C --ctorigdst S/32 --ctreplsrc S
 	 *	--ctrepldst C --ctorigdstport 80 --ctreplsrcport 80:80 --ctexpire 0:1000000 */
 	blob_entry(&r.b, &tcp);
-	c = (struct xt_conntrack_mtinfo3){
-		.match_flags = XT_CONNTRACK_PROTO | XT_CONNTRACK_ORIGSRC | XT_CONNTRACK_ORIGDST |
-			       XT_CONNTRACK_REPLSRC | XT_CONNTRACK_REPLDST |
-			       XT_CONNTRACK_ORIGDST_PORT | XT_CONNTRACK_REPLSRC_PORT |
-			       XT_CONNTRACK_EXPIRES,
-		.l4proto = IPPROTO_TCP,
-		.origdst_port = 80,
-		.origdst_port_high = 80,
-		.replsrc_port = 80,
-		.replsrc_port_high = 80,
-		.expires_min = 0,
-		.expires_max = 1000000};
+	c = (struct xt_conntrack_mtinfo3){.match_flags =
+						  XT_CONNTRACK_PROTO | XT_CONNTRACK_ORIGSRC |
+						  XT_CONNTRACK_ORIGDST | XT_CONNTRACK_REPLSRC |
+						  XT_CONNTRACK_REPLDST | XT_CONNTRACK_ORIGDST_PORT |
+						  XT_CONNTRACK_REPLSRC_PORT | XT_CONNTRACK_EXPIRES,
+					  .l4proto = IPPROTO_TCP,
+					  .origdst_port = 80,
+					  .origdst_port_high = 80,
+					  .replsrc_port = 80,
+					  .replsrc_port_high = 80,
+					  .expires_min = 0,
+					  .expires_max = 1000000};
 	c.origsrc_addr.ip = c.repldst_addr.ip = ip4(client);
 	c.origdst_addr.ip = c.replsrc_addr.ip = ip4(server);
 	c.origsrc_mask.ip = c.origdst_mask.ip = c.replsrc_mask.ip = c.repldst_mask.ip = ~0U;
@@ -224,11 +225,11 @@ static struct ipt2bpf_table *filter_table(const char *client, const char *server
 	m_state(&r, XT_STATE_INVALID);
 	blob_std(&r.b, VERDICT_DROP);
 	blob_entry(&r.b, NULL);
-	c = (struct xt_conntrack_mtinfo3){
-		.match_flags = XT_CONNTRACK_STATE | XT_CONNTRACK_ORIGDST_PORT,
-		.state_mask = ST(NEW),
-		.origdst_port = 81,
-		.origdst_port_high = 81};
+	c = (struct xt_conntrack_mtinfo3){.match_flags =
+						  XT_CONNTRACK_STATE | XT_CONNTRACK_ORIGDST_PORT,
+					  .state_mask = ST(NEW),
+					  .origdst_port = 81,
+					  .origdst_port_high = 81};
 	m_conntrack(&r, &c);
 	blob_std(&r.b, VERDICT_DROP);
 	blob_entry(&r.b, NULL);
@@ -363,8 +364,8 @@ static void pkt_ip(struct pkt *p, const char *src, const char *dst, uint8_t prot
 
 enum { TH_FIN = 1, TH_SYN = 2, TH_RST = 4, TH_ACK = 0x10 };
 
-static void pkt_tcp(struct pkt *p, const char *src, uint16_t sport, const char *dst,
-		    uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack)
+static void pkt_tcp(struct pkt *p, const char *src, uint16_t sport, const char *dst, uint16_t dport,
+		    uint8_t flags, uint32_t seq, uint32_t ack)
 {
 	uint8_t th[20] = {0};
 
@@ -378,8 +379,7 @@ static void pkt_tcp(struct pkt *p, const char *src, uint16_t sport, const char *
 	pkt_ip(p, src, dst, IPPROTO_TCP, th, sizeof(th));
 }
 
-static void pkt_udp(struct pkt *p, const char *src, uint16_t sport, const char *dst,
-		    uint16_t dport)
+static void pkt_udp(struct pkt *p, const char *src, uint16_t sport, const char *dst, uint16_t dport)
 {
 	uint8_t uh[12] = {0};
 
@@ -472,9 +472,23 @@ static void counters(struct rig *r, struct ipt2bpf_counter **into)
 				 0);
 }
 
+/* A controlled clock for the trace programs (when on): 40 ms (10 jiffies) per packet. */
+static struct {
+	bool on;
+	uint64_t ns, jiffies;
+} clk;
+
 static void cfg_set(struct rig *r, uint32_t iif, uint32_t oif)
 {
 	struct ipt2bpf_cfg cfg = {.iif = iif, .oif = oif};
+
+	if (clk.on) {
+		cfg.clock = 1;
+		cfg.now_ns = clk.ns;
+		cfg.jiffies = clk.jiffies;
+		clk.ns += 40000000;
+		clk.jiffies += 10;
+	}
 	uint32_t zero = 0;
 	int map = ipt2bpf_progset_find_map(r->ps, IPT2BPF_MAP_CFG);
 
@@ -485,8 +499,8 @@ static void cfg_set(struct rig *r, uint32_t iif, uint32_t oif)
 /* Runs p through program fd with context ctx (may be NULL); the program's return value. */
 static int run_fd(struct rig *r, int fd, const struct pkt *p, void *ctx, uint32_t ctx_size)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = p->len,
-		    .ctx_in = ctx, .ctx_size_in = ctx_size, .repeat = 1);
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = p->len, .ctx_in = ctx,
+		    .ctx_size_in = ctx_size, .repeat = 1);
 
 	counters(r, r->before);
 	if (bpf_prog_test_run_opts(fd, &o))
@@ -637,6 +651,118 @@ static void test_xdp_load(void **state)
 	ipt2bpf_table_free(f);
 }
 
+/* -m connlimit: --connlimit-above/upto limit, mask /plen, saddr or daddr. */
+static void m_connlimit(struct rs *r, unsigned int limit, bool upto, int plen, bool daddr)
+{
+	struct xt_connlimit_info i = {.limit = limit};
+
+	i.v4_mask = plen ? htonl(~0U << (32 - plen)) : 0;
+	i.flags = (upto ? XT_CONNLIMIT_INVERT : 0) | (daddr ? XT_CONNLIMIT_DADDR : 0);
+	blob_match(&r->b, "connlimit", 1, &i, sizeof(i));
+}
+
+/*
+ * INPUT: -p tcp --syn -m connlimit --connlimit-above 2 -j DROP
+ *        -p udp -m connlimit --connlimit-upto 1 --connlimit-mask 24 --connlimit-daddr
+ */
+static struct ipt2bpf_table *connlimit_table(void)
+{
+	static struct rs r;
+	struct ipt_ip tcp = ip_proto(IPPROTO_TCP), udp = ip_proto(IPPROTO_UDP);
+	struct xt_tcp syn = {.spts = {0, 0xffff},
+			     .dpts = {0, 0xffff},
+			     .flg_mask = TH_SYN | TH_RST | TH_ACK | TH_FIN,
+			     .flg_cmp = TH_SYN};
+
+	memset(&r, 0, sizeof(r));
+	blob_init(&r.b, "filter", FILTER_HOOKS);
+	blob_hook(&r.b, NF_INET_LOCAL_IN);
+	blob_entry(&r.b, &tcp);
+	blob_match(&r.b, "tcp", 0, &syn, sizeof(syn));
+	m_connlimit(&r, 2, false, 32, false);
+	blob_std(&r.b, VERDICT_DROP);
+	blob_entry(&r.b, &udp);
+	m_connlimit(&r, 1, true, 24, true);
+	r_cont(&r);
+	blob_policy(&r.b, NF_INET_LOCAL_IN, VERDICT_ACCEPT);
+	blob_hook(&r.b, NF_INET_FORWARD);
+	blob_policy(&r.b, NF_INET_FORWARD, VERDICT_ACCEPT);
+	blob_hook(&r.b, NF_INET_LOCAL_OUT);
+	blob_policy(&r.b, NF_INET_LOCAL_OUT, VERDICT_ACCEPT);
+	return rs_done(&r);
+}
+
+/*
+ * connlimit (nf_conncount over the tracker's table): dropped SYNs stay
+ * listed until the next walk, a killed connection stops counting, the
+ * packet's own connection is not counted twice, timed-out ones go; a
+ * packet without a tuple is hotdropped.  Both modes load.
+ */
+static void test_connlimit(void **state)
+{
+	enum { C_SYN, C_UDP, C_POLICY };
+	struct ipt2bpf_table *t;
+	struct rig r;
+	struct pkt p;
+	uint8_t short_udp[2] = {0x13, 0x88};
+
+	(void)state;
+	if (!have_root())
+		skip();
+	t = connlimit_table();
+	rig_load(&r, t, NULL, IPT2BPF_MODE_XDP);
+	rig_free(&r);
+	rig_load(&r, t, NULL, IPT2BPF_MODE_TC);
+	clk.on = true;
+	clk.ns = 1000000000000ULL;
+	clk.jiffies = 4294000000ULL; /* (u32)jiffies wraps on the way */
+
+	for (uint16_t port = 40001; port <= 40003; port++) {
+		pkt_tcp(&p, CL, port, SV, 80, TH_SYN, 1000, 0);
+		assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p),
+				 port < 40003 ? TC_ACT_OK : TC_ACT_SHOT);
+		if (port < 40003)
+			COUNTED(&r, "SYN 1, 2", 0, C_POLICY);
+		else
+			COUNTED(&r, "SYN 3", 0, C_SYN);
+	}
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_SHOT);
+	COUNTED(&r, "SYN 3 again", 0, C_SYN);
+	/* the server resets the second one (never answered: the connection goes) */
+	pkt_tcp(&p, SV, 80, CL, 40002, TH_RST | TH_ACK, 0, 1001);
+	assert_int_equal(run(&r, NF_INET_LOCAL_OUT, &p), TC_ACT_OK);
+	pkt_tcp(&p, CL, 40003, SV, 80, TH_SYN, 1000, 0);
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
+	COUNTED(&r, "SYN 3 after the reset", 0, C_POLICY);
+	pkt_tcp(&p, CL, 40004, SV, 80, TH_SYN, 1000, 0);
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_SHOT);
+	COUNTED(&r, "SYN 4", 0, C_SYN);
+
+	/* upto 1 per destination /24 */
+	pkt_udp(&p, CL, 5000, SV, 53);
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
+	COUNTED(&r, "UDP 1", 0, C_UDP, C_POLICY);
+	pkt_udp(&p, CL, 5001, "10.0.0.3", 53);
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
+	COUNTED(&r, "UDP 2", 0, C_POLICY);
+	pkt_udp(&p, CL, 5000, SV, 53); /* listed already: still 2 */
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
+	COUNTED(&r, "UDP 1 again", 0, C_POLICY);
+	/* 31 s later both have timed out (unreplied: 30 s) */
+	clk.ns += 31000000000ULL;
+	clk.jiffies += 31 * 250;
+	pkt_udp(&p, CL, 5002, "10.0.0.4", 53);
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
+	COUNTED(&r, "UDP 3", 0, C_UDP, C_POLICY);
+	/* two bytes of UDP: no ports, no tuple: hotdrop */
+	pkt_ip(&p, CL, SV, IPPROTO_UDP, short_udp, sizeof(short_udp));
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_SHOT);
+	COUNTED(&r, "short UDP", 0);
+	clk.on = false;
+	rig_free(&r);
+	ipt2bpf_table_free(t);
+}
+
 static void lo_up(void)
 {
 	struct ifreq ifr = {0};
@@ -668,8 +794,8 @@ static void mac_get(const char *dev, uint8_t *mac)
 	close(fd);
 }
 
-static int run_tc(struct rig *r, enum ipt2bpf_prog_role role, const struct pkt *p,
-		  uint32_t ifindex, uint32_t ingress_ifindex)
+static int run_tc(struct rig *r, enum ipt2bpf_prog_role role, const struct pkt *p, uint32_t ifindex,
+		  uint32_t ingress_ifindex)
 {
 	struct __sk_buff ctx = {.ifindex = ifindex, .ingress_ifindex = ingress_ifindex};
 	struct pkt q = *p;
@@ -755,6 +881,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tc),
 		cmocka_unit_test(test_xdp_load),
+		cmocka_unit_test(test_connlimit),
 		/* last: it moves the process into a network namespace of its own */
 		cmocka_unit_test(test_live_programs),
 	};

@@ -832,13 +832,18 @@ static void revisions(void **state)
 	assert_int_equal(ipt2bpf_ext_revision("CONNMARK", 1, true), 2);
 	/*
 	 * Modules that only refuse, with their reason (owner, physdev, devgroup,
-	 * NFLOG, NFQUEUE, AUDIT): iptables builds the rule as for the kernel and
+	 * NFQUEUE): iptables builds the rule as for the kernel and
 	 * the compiler says why it cannot translate it.
 	 */
 	assert_int_equal(ipt2bpf_ext_revision("owner", 1, false), 1);
 	assert_int_equal(ipt2bpf_ext_revision("NFQUEUE", 0, true), 3);
 	/* LOG has a module (codegen/t_LOG.c): translated. */
 	assert_int_equal(ipt2bpf_ext_revision("LOG", 0, true), 0);
+	/* NFLOG, AUDIT (to ipt2bpf's log reader), cpu, HMARK (codegen/t_NFLOG.c ...). */
+	assert_int_equal(ipt2bpf_ext_revision("NFLOG", 0, true), 0);
+	assert_int_equal(ipt2bpf_ext_revision("AUDIT", 0, true), 0);
+	assert_int_equal(ipt2bpf_ext_revision("cpu", 0, false), 0);
+	assert_int_equal(ipt2bpf_ext_revision("HMARK", 0, true), 0);
 	assert_int_equal(ipt2bpf_ext_revision("nosuch", 0, false), -ENOENT);
 	assert_int_equal(ipt2bpf_ext_revision("tcp", 0, true), -ENOENT);
 	/* The kernel cuts the asked name at XT_EXTENSION_MAXNAMELEN - 1. */
