@@ -151,7 +151,7 @@ demo: $(DEPS_STAMP)
 
 bench: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory all tools
-	@bash scripts/bench.sh
+	@O=$(O) bash scripts/bench.sh
 	@bash scripts/bench-dropin.sh
 	@O=$(O) bash scripts/bench-ct.sh
 

@@ -409,6 +409,33 @@ static void emit_load(struct gen *g, const struct gen_flavour *fl, int16_t to, i
 	E(BPF_CALL_HELPER(fl->load_bytes));
 }
 
+/*
+ * The len bytes (a multiple of 4) at frame offset R2 (a bounded scalar) to
+ * the stack at `to`, straight from the packet when they are in its linear
+ * part; else (a non-linear skb, a multi-buffer frame) jump to l_slow, which
+ * uses the load helper.  A helper call costs more than the copy (optimiser,
+ * codegen/opt.h).  Keeps R2 and R4; clobbers R0, R1, R3, R5.
+ */
+static void emit_copy_direct(struct gen *g, const struct gen_flavour *fl, int16_t to, int len,
+			     int l_slow)
+{
+	bool xdp = fl->type == BPF_PROG_TYPE_XDP;
+
+	E(BPF_LDX_MEM(BPF_W, BPF_REG_3, BPF_REG_9,
+		      xdp ? offsetof(struct xdp_md, data) : offsetof(struct __sk_buff, data)));
+	E(BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_9,
+		      xdp ? offsetof(struct xdp_md, data_end)
+			  : offsetof(struct __sk_buff, data_end)));
+	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_3, BPF_REG_2));
+	E(BPF_MOV64_REG(BPF_REG_5, BPF_REG_3));
+	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_5, len));
+	EJ(BPF_JMP_REG(BPF_JGT, BPF_REG_5, BPF_REG_0, 0), l_slow);
+	for (int i = 0; i < len; i += 4) {
+		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_3, (int16_t)i));
+		E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, (int16_t)(to + i)));
+	}
+}
+
 /* The kernel walk of tcp_find_option(), once per packet: which option kinds it visits. */
 static void emit_tcp_options(struct gen *g, const struct gen_flavour *fl, int l_done)
 {
@@ -631,11 +658,16 @@ static void emit_ip_options(struct gen *g, const struct gen_flavour *fl, int l_p
  */
 static void emit_parse(struct gen *g, const struct gen_flavour *fl, bool rx, int l_pass)
 {
-	int l_hdr = LABEL(), l_l4done = LABEL(), l_size = LABEL();
+	int l_hdr = LABEL(), l_l4done = LABEL(), l_size = LABEL(), l_slow = LABEL(), l_got = LABEL();
 
+	E(BPF_MOV64_IMM(BPF_REG_2, ETH_HLEN));
+	emit_copy_direct(g, fl, FP_SCR, sizeof(struct iphdr), l_slow);
+	EJ(BPF_JMP_A(0), l_got);
+	BIND(l_slow);
 	E(BPF_MOV64_IMM(BPF_REG_2, ETH_HLEN));
 	emit_load(g, fl, FP_SCR, -1, sizeof(struct iphdr));
 	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), l_pass);
+	BIND(l_got);
 	E(BPF_LDX_MEM(BPF_B, BPF_REG_7, BPF_REG_10, FP_SCR));
 	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_7));
 	E(BPF_ALU64_IMM(BPF_RSH, BPF_REG_1, 4));
@@ -753,11 +785,20 @@ static void emit_parse(struct gen *g, const struct gen_flavour *fl, bool rx, int
 	E(BPF_STX_MEM(BPF_B, BPF_REG_6, BPF_REG_5, PKT(l4ok)));
 	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_7));
 	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, ETH_HLEN));
-	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_9));
-	E(BPF_MOV64_REG(BPF_REG_3, BPF_REG_10));
-	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, FP_SCR));
-	E(BPF_CALL_HELPER(fl->load_bytes));
-	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), l_pass);
+	{
+		int l_l4slow = LABEL(), l_l4got = LABEL();
+
+		/* 20 bytes if the linear part has them (past R4 they are not used) */
+		emit_copy_direct(g, fl, FP_SCR, 20, l_l4slow);
+		EJ(BPF_JMP_A(0), l_l4got);
+		BIND(l_l4slow);
+		E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_9));
+		E(BPF_MOV64_REG(BPF_REG_3, BPF_REG_10));
+		E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_3, FP_SCR));
+		E(BPF_CALL_HELPER(fl->load_bytes));
+		EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_0, 0, 0), l_pass);
+		BIND(l_l4got);
+	}
 	/* Fields past what was loaded are stale bytes; matches check l4len first. */
 	E(BPF_LDX_MEM(BPF_H, BPF_REG_1, BPF_REG_10, FP_SCR + 0));
 	E(BPF_ENDIAN(BPF_TO_BE, BPF_REG_1, 16));

@@ -27,17 +27,17 @@
 
 #include "opt.h"
 
-#define OPT_RUN_MIN 16	/* rules: a lookup costs about as much as that many failing rules */
-#define OPT_CLS_MIN 48	/* rules: below this straight-line code is as fast as a tree */
-#define OPT_COST_RULE 1 /* rough ns per failing straight-line rule, per run, per classifier */
-#define OPT_COST_RUN  25
-#define OPT_COST_CLS  120
-#define OPT_MAX_VRULES 32  /* pieces of one expanded rule */
+#define OPT_RUN_MIN    16 /* rules: a lookup costs about as much as that many failing rules */
+#define OPT_CLS_MIN    48 /* rules: below this straight-line code is as fast as a tree */
+#define OPT_COST_RULE  1  /* rough ns per failing straight-line rule, per run, per classifier */
+#define OPT_COST_RUN   25
+#define OPT_COST_CLS   120
+#define OPT_MAX_VRULES 32 /* pieces of one expanded rule */
 #define OPT_MAX_SLOTS  (8u << 20)
 #define OPT_FP_KEY     (-32)
-#define OPT_FP_RES     (-32) /* the index found (the key is dead by then) */
-#define OPT_FP_BEST    (-16) /* classifier function: the best result so far */
-#define OPT_TREES      4     /* source wide or not, destination wide or not */
+#define OPT_FP_RES     (-32)   /* the index found (the key is dead by then) */
+#define OPT_FP_BEST    (-16)   /* classifier function: the best result so far */
+#define OPT_TREES      4       /* source wide or not, destination wide or not */
 #define OPT_WIDE       0xffffu /* an address range wider than a /16 */
 
 /* Key fields of a run. */
@@ -51,6 +51,7 @@ enum seg_kind { SEG_HASH, SEG_LPM, SEG_CLS };
 struct seg_tree {
 	uint32_t root, first_res; /* first_res: the result of its first rule, action 0 */
 	uint8_t depth, leaf;	  /* levels above its deepest leaf, its largest leaf */
+	struct opt_slot top;	  /* the root's slot, emitted as constants */
 };
 
 struct opt_seg {
@@ -206,8 +207,8 @@ static bool is_comment(const struct ipt2bpf_match *m)
 
 static bool is_guarded(const struct ipt2bpf_match *m)
 {
-	return m->kind == IPT2BPF_M_TCP || m->kind == IPT2BPF_M_UDP ||
-	       m->kind == IPT2BPF_M_ICMP || m->kind == IPT2BPF_M_MULTIPORT;
+	return m->kind == IPT2BPF_M_TCP || m->kind == IPT2BPF_M_UDP || m->kind == IPT2BPF_M_ICMP ||
+	       m->kind == IPT2BPF_M_MULTIPORT;
 }
 
 /* The entry's only transport (guarded) match, NULL if none; *many if more than one. */
@@ -356,7 +357,8 @@ static bool match_equal(const struct ipt2bpf_match *a, const struct ipt2bpf_matc
 	switch (a->kind) {
 	case IPT2BPF_M_TCP: {
 		const struct xt_tcp *x = &a->u.tcp, *y = &b->u.tcp;
-		uint8_t inv = (keys & K_SP ? XT_TCP_INV_SRCPT : 0) | (keys & K_DP ? XT_TCP_INV_DSTPT : 0);
+		uint8_t inv =
+			(keys & K_SP ? XT_TCP_INV_SRCPT : 0) | (keys & K_DP ? XT_TCP_INV_DSTPT : 0);
 
 		return ((keys & K_SP) || !memcmp(x->spts, y->spts, sizeof(x->spts))) &&
 		       ((keys & K_DP) || !memcmp(x->dpts, y->dpts, sizeof(x->dpts))) &&
@@ -365,7 +367,8 @@ static bool match_equal(const struct ipt2bpf_match *a, const struct ipt2bpf_matc
 	}
 	case IPT2BPF_M_UDP: {
 		const struct xt_udp *x = &a->u.udp, *y = &b->u.udp;
-		uint8_t inv = (keys & K_SP ? XT_UDP_INV_SRCPT : 0) | (keys & K_DP ? XT_UDP_INV_DSTPT : 0);
+		uint8_t inv =
+			(keys & K_SP ? XT_UDP_INV_SRCPT : 0) | (keys & K_DP ? XT_UDP_INV_DSTPT : 0);
 
 		return ((keys & K_SP) || !memcmp(x->spts, y->spts, sizeof(x->spts))) &&
 		       ((keys & K_DP) || !memcmp(x->dpts, y->dpts, sizeof(x->dpts))) &&
@@ -560,16 +563,16 @@ static int port_pairs(const struct ipt2bpf_match *m, struct pairs *p)
 	}
 	switch (m->kind) {
 	case IPT2BPF_M_TCP:
-		rl_range(&s, m->u.tcp.spts[0], m->u.tcp.spts[1], m->u.tcp.invflags & XT_TCP_INV_SRCPT,
-			 65535);
-		rl_range(&d, m->u.tcp.dpts[0], m->u.tcp.dpts[1], m->u.tcp.invflags & XT_TCP_INV_DSTPT,
-			 65535);
+		rl_range(&s, m->u.tcp.spts[0], m->u.tcp.spts[1],
+			 m->u.tcp.invflags & XT_TCP_INV_SRCPT, 65535);
+		rl_range(&d, m->u.tcp.dpts[0], m->u.tcp.dpts[1],
+			 m->u.tcp.invflags & XT_TCP_INV_DSTPT, 65535);
 		break;
 	case IPT2BPF_M_UDP:
-		rl_range(&s, m->u.udp.spts[0], m->u.udp.spts[1], m->u.udp.invflags & XT_UDP_INV_SRCPT,
-			 65535);
-		rl_range(&d, m->u.udp.dpts[0], m->u.udp.dpts[1], m->u.udp.invflags & XT_UDP_INV_DSTPT,
-			 65535);
+		rl_range(&s, m->u.udp.spts[0], m->u.udp.spts[1],
+			 m->u.udp.invflags & XT_UDP_INV_SRCPT, 65535);
+		rl_range(&d, m->u.udp.dpts[0], m->u.udp.dpts[1],
+			 m->u.udp.invflags & XT_UDP_INV_DSTPT, 65535);
 		break;
 	case IPT2BPF_M_ICMP:
 		return pairs_add(p, full, full);
@@ -745,7 +748,8 @@ static int expand(struct gen *g, unsigned int ti, unsigned int idx, uint8_t acti
 				  ipr && (ipr->u.iprange.flags & IPRANGE_DST),
 				  ipr ? ntohl(ipr->u.iprange.dst_min.ip) : 0,
 				  ipr ? ntohl(ipr->u.iprange.dst_max.ip) : 0,
-				  ipr && (ipr->u.iprange.flags & IPRANGE_DST_INV), &dl, &dnc, &dnever);
+				  ipr && (ipr->u.iprange.flags & IPRANGE_DST_INV), &dl, &dnc,
+				  &dnever);
 	if (err || port_pairs(l4, &pp))
 		return -EDOM;
 	/* Never matches before any transport match (no hotdrop either): nothing to do. */
@@ -788,8 +792,9 @@ static int expand(struct gen *g, unsigned int ti, unsigned int idx, uint8_t acti
 			base.guard = GEN_L4_TCP | OPT_G_TCP;
 			if (l4->u.tcp.flg_mask || l4->u.tcp.flg_cmp ||
 			    (l4->u.tcp.invflags & XT_TCP_INV_FLAGS)) {
-				base.flags |= OPT_F_FLAGS |
-					      (l4->u.tcp.invflags & XT_TCP_INV_FLAGS ? OPT_F_FL_INV : 0);
+				base.flags |=
+					OPT_F_FLAGS |
+					(l4->u.tcp.invflags & XT_TCP_INV_FLAGS ? OPT_F_FL_INV : 0);
 				base.fl_mask = l4->u.tcp.flg_mask;
 				base.fl_cmp = l4->u.tcp.flg_cmp;
 			}
@@ -799,7 +804,8 @@ static int expand(struct gen *g, unsigned int ti, unsigned int idx, uint8_t acti
 			break;
 		case IPT2BPF_M_ICMP:
 			base.guard = GEN_L4_8;
-			base.flags |= OPT_F_ICMP | (l4->u.icmp.invflags & IPT_ICMP_INV ? OPT_F_IC_INV : 0);
+			base.flags |= OPT_F_ICMP |
+				      (l4->u.icmp.invflags & IPT_ICMP_INV ? OPT_F_IC_INV : 0);
 			base.ic_type = l4->u.icmp.type;
 			base.ic_lo = l4->u.icmp.code[0];
 			base.ic_hi = l4->u.icmp.code[1];
@@ -845,10 +851,10 @@ static int expand(struct gen *g, unsigned int ti, unsigned int idx, uint8_t acti
 				for (unsigned int q = 0; q < pp.n; q++) {
 					struct opt_desc d = base;
 					struct opt_vrule r = {
-						.lo = {sl.r[a].lo, dl.r[b].lo, pp.sp[q].lo, pp.dp[q].lo,
-						       pl.r[c].lo},
-						.hi = {sl.r[a].hi, dl.r[b].hi, pp.sp[q].hi, pp.dp[q].hi,
-						       pl.r[c].hi},
+						.lo = {sl.r[a].lo, dl.r[b].lo, pp.sp[q].lo,
+						       pp.dp[q].lo, pl.r[c].lo},
+						.hi = {sl.r[a].hi, dl.r[b].hi, pp.sp[q].hi,
+						       pp.dp[q].hi, pl.r[c].hi},
 						.desc = ot->n_desc,
 						.exact = !d.flags,
 					};
@@ -898,7 +904,8 @@ static int make_tmpl(const struct ipt2bpf_entry *rep, const struct run_kind *rk,
 	tmpl->matches = calloc(rep->n_matches ? rep->n_matches : 1, sizeof(*tmpl->matches));
 	if (!tmpl->matches)
 		return -ENOMEM;
-	memcpy(tmpl->matches, rep->matches, rep->n_matches * sizeof(*tmpl->matches));
+	if (rep->n_matches)
+		memcpy(tmpl->matches, rep->matches, rep->n_matches * sizeof(*tmpl->matches));
 	if (rk->keys & K_SRC) {
 		tmpl->ip.src.s_addr = 0;
 		tmpl->ip.smsk.s_addr = 0;
@@ -998,7 +1005,7 @@ static int build_run(struct gen *g, unsigned int ti, struct opt_table *ot, unsig
 
 			lkey_make(&k, s->id, other, src ? e->ip.src.s_addr : e->ip.dst.s_addr,
 				  (unsigned int)__builtin_popcount(src ? e->ip.smsk.s_addr
-									: e->ip.dmsk.s_addr));
+								       : e->ip.dmsk.s_addr));
 			err = kv_add(&ot->lpm, &k, i);
 			continue;
 		}
@@ -1141,6 +1148,7 @@ static int build_cls(struct gen *g, unsigned int ti, struct opt_table *ot, unsig
 		s->trees[s->n_trees].first_res = (ot->desc[part[0].desc].result >> 8) << 8;
 		s->trees[s->n_trees].depth = (uint8_t)ot->tree.depth;
 		s->trees[s->n_trees].leaf = (uint8_t)ot->tree.max_leaf;
+		s->trees[s->n_trees].top = ot->tree.slots[root];
 		s->n_trees++;
 	}
 	if (err)
@@ -1248,7 +1256,8 @@ static int plan_stretch(struct gen *g, unsigned int ti, struct opt_table *ot, un
 			lpm[i] = 0;
 		cls[i] = ok && cls_ok(g, ti, a + i);
 	}
-	/* The longest run from each rule, over every run kind (hash kinds first: ties prefer them). */
+	/* The longest run from each rule, over every run kind (hash kinds first: ties prefer them).
+	 */
 	for (unsigned int k = 0; k < sizeof(run_kinds) / sizeof(run_kinds[0]); k++) {
 		const struct run_kind *rk = &run_kinds[k];
 		unsigned int len = 0;
@@ -1302,7 +1311,7 @@ static int plan_stretch(struct gen *g, unsigned int ti, struct opt_table *ot, un
 				continue;
 			if (pc[p].first < a + i || pc[p].end > a + j)
 				straddle = true;
-			cost += pc[p].kind == P_LINE ? OPT_COST_RULE
+			cost += pc[p].kind == P_LINE  ? OPT_COST_RULE
 				: pc[p].kind == P_RUN ? OPT_COST_RUN
 						      : OPT_COST_CLS;
 		}
@@ -1338,7 +1347,8 @@ out:
 static bool is_hook_entry(const struct ipt2bpf_table *t, unsigned int idx)
 {
 	for (unsigned int h = 0; h < IPT2BPF_NUM_HOOKS; h++)
-		if ((t->valid_hooks & (1U << h)) && (t->hook_entry[h] == idx || t->underflow[h] == idx))
+		if ((t->valid_hooks & (1U << h)) &&
+		    (t->hook_entry[h] == idx || t->underflow[h] == idx))
 			return true;
 	return false;
 }
@@ -1408,8 +1418,8 @@ static int table_maps(struct gen *g, unsigned int ti, struct opt_table *ot)
 		for (uint32_t i = 0; i < ot->tree.n_cand; i++)
 			cd[i] = ot->desc[ot->tree.cand[i]];
 		id = map_add(g, "ipt_oc", ti, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
-			     sizeof(struct opt_desc), ot->tree.n_cand ? ot->tree.n_cand : 1, 0, NULL,
-			     cd);
+			     sizeof(struct opt_desc), ot->tree.n_cand ? ot->tree.n_cand : 1, 0,
+			     NULL, cd);
 		if (id < 0)
 			return id;
 		if (!ot->tree.n_cand)
@@ -1430,8 +1440,9 @@ static void plan_dump(struct gen *g, unsigned int ti, const struct opt_table *ot
 {
 	static const char *const kinds[] = {"hash", "lpm", "tree"};
 
-	fprintf(stderr, "optimiser: %s: %u segments, %u hash and %u lpm keys, %u tree slots, %u "
-			"candidates, %u descriptors\n",
+	fprintf(stderr,
+		"optimiser: %s: %u segments, %u hash and %u lpm keys, %u tree slots, %u "
+		"candidates, %u descriptors\n",
 		g->tables[ti]->name, ot->n_segs, ot->hash.n, ot->lpm.n, ot->tree.n_slots,
 		ot->tree.n_cand, ot->n_desc);
 	for (unsigned int k = 0; k < ot->n_segs; k++) {
@@ -1440,16 +1451,16 @@ static void plan_dump(struct gen *g, unsigned int ti, const struct opt_table *ot
 
 		gen_describe(g, ti, s->first, a, sizeof(a));
 		gen_describe(g, ti, s->end - 1, b, sizeof(b));
-		fprintf(stderr, "  %s %s .. %s (%u rules)", kinds[s->kind], a, b, s->end - s->first);
+		fprintf(stderr, "  %s %s .. %s (%u rules)", kinds[s->kind], a, b,
+			s->end - s->first);
 		if (s->kind == SEG_CLS) {
-			fprintf(stderr, " descriptors %u+%u, %u actions, trees", s->d_first,
-				s->d_n, s->n_act);
+			fprintf(stderr, " descriptors %u+%u, %u actions, trees", s->d_first, s->d_n,
+				s->n_act);
 			for (unsigned int k = 0; k < s->n_trees; k++)
 				fprintf(stderr, " (root %u depth %u leaf %u)", s->trees[k].root,
 					s->trees[k].depth, s->trees[k].leaf);
 			fprintf(stderr, "\n");
-		}
-		else
+		} else
 			fprintf(stderr, " keys %#x lpm %#x run %u\n", s->keys, s->lpm, s->id);
 	}
 }
@@ -1502,8 +1513,8 @@ static struct opt_table *table_get(struct gen *g, unsigned int ti, int *err)
 {
 	*err = 0;
 	/* IPT2BPF_NO_OPTIMISE=1: the baseline, for every command (benchmarks, tests) */
-	if (g->opts->no_optimise || ti >= 2 || (getenv("IPT2BPF_NO_OPTIMISE") &&
-						strcmp(getenv("IPT2BPF_NO_OPTIMISE"), "0")))
+	if (g->opts->no_optimise || ti >= 2 ||
+	    (getenv("IPT2BPF_NO_OPTIMISE") && strcmp(getenv("IPT2BPF_NO_OPTIMISE"), "0")))
 		return NULL;
 	if (!g->opt) {
 		g->opt = calloc(1, sizeof(*g->opt));
@@ -1618,7 +1629,8 @@ static void emit_hkey(struct gen *g, const struct opt_seg *s, uint32_t run, bool
  * not present: whether any rule's addresses match, then the shared rest (the
  * transport match's hotdrop happens at the first such rule, or it fails).
  */
-static int emit_run(struct gen *g, unsigned int ti, const struct opt_seg *s, const struct gen_ctx *c)
+static int emit_run(struct gen *g, unsigned int ti, const struct opt_seg *s,
+		    const struct gen_ctx *c)
 {
 	const struct opt_table *ot = &g->opt->t[ti];
 	bool ports = s->keys & (K_SP | K_DP), addrs = s->keys & (K_SRC | K_DST), many;
@@ -1634,8 +1646,8 @@ static int emit_run(struct gen *g, unsigned int ti, const struct opt_seg *s, con
 		int l_slow = LABEL();
 
 		E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_6, PKT(l4ok)));
-		EJ(BPF_JMP_IMM(BPF_JSET, BPF_REG_1, l4->kind == IPT2BPF_M_TCP ? GEN_L4_TCP : GEN_L4_8,
-			       0),
+		EJ(BPF_JMP_IMM(BPF_JSET, BPF_REG_1,
+			       l4->kind == IPT2BPF_M_TCP ? GEN_L4_TCP : GEN_L4_8, 0),
 		   l_count);
 		EJ(BPF_JMP_A(0), l_slow);
 		BIND(l_count);
@@ -1755,8 +1767,8 @@ static void emit_iface_test(struct gen *g, int16_t pat_off, int16_t words_off, u
 	BIND(l_skip);
 }
 
-static void emit_nc_test(struct gen *g, int16_t pkt_off, int16_t m_off, int16_t n_off,
-			 uint16_t f, uint16_t inv, int l_fail)
+static void emit_nc_test(struct gen *g, int16_t pkt_off, int16_t m_off, int16_t n_off, uint16_t f,
+			 uint16_t inv, int l_fail)
 {
 	int l_skip = skip_unless(g, f);
 
@@ -1904,42 +1916,74 @@ static int emit_scan_fn(struct gen *g, const void *arg)
 static void emit_tree(struct gen *g, const struct opt_table *ot, const struct seg_tree *tr,
 		      bool skip)
 {
-	int l_next = LABEL(), l_leaf = LABEL();
+	int l_next = LABEL(), l_leaf = LABEL(), l_cands = LABEL();
 
 	if (skip) {
 		E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_10, OPT_FP_BEST));
 		EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_1, (int32_t)tr->first_res, 0), l_next);
 	}
-	/* One child slot per level, the root's first. */
-	E(BPF_ST_MEM(BPF_W, BPF_REG_10, FP_KEY, (int32_t)tr->root));
-	emit_lookup(g, (unsigned int)ot->map_node, FP_KEY, l_next);
-	E(BPF_MOV64_REG(BPF_REG_7, BPF_REG_0));
+	/*
+	 * One child slot per level.  The root's is known: its leaf, or the
+	 * child it leads to, comes from constants.
+	 */
+	if (tr->top.dim == OPT_LEAF) {
+		E(BPF_MOV64_IMM(BPF_REG_9, tr->top.mask));
+		E(BPF_MOV64_IMM(BPF_REG_7, (int32_t)tr->top.base));
+		EJ(BPF_JMP_A(0), l_cands);
+	}
 	for (unsigned int lvl = 0; lvl <= tr->depth; lvl++) {
 		int l_have = LABEL(), l_port = LABEL();
 
-		E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_7, SOFF(dim)));
-		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, OPT_LEAF, 0), l_leaf);
+		if (lvl) {
+			E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_7, SOFF(dim)));
+			EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, OPT_LEAF, 0), l_leaf);
+		}
 		if (lvl == tr->depth)
 			break; /* the builder made no deeper leaf */
-		E(BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_6, PKT(saddr_h)));
-		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, OPT_D_SRC, 0), l_have);
-		E(BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_6, PKT(daddr_h)));
-		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, OPT_D_DST, 0), l_have);
-		E(BPF_LDX_MEM(BPF_B, BPF_REG_2, BPF_REG_6, PKT(proto)));
-		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, OPT_D_PROTO, 0), l_have);
-		E(BPF_LDX_MEM(BPF_H, BPF_REG_2, BPF_REG_6, PKT(sport)));
-		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, OPT_D_SPORT, 0), l_port);
-		E(BPF_LDX_MEM(BPF_H, BPF_REG_2, BPF_REG_6, PKT(dport)));
-		BIND(l_port);
-		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_8, 0, 0), l_have);
-		E(BPF_MOV64_IMM(BPF_REG_2, OPT_PORT_NONE));
-		BIND(l_have);
-		E(BPF_LDX_MEM(BPF_B, BPF_REG_3, BPF_REG_7, SOFF(shift)));
-		E(BPF_ALU64_REG(BPF_RSH, BPF_REG_2, BPF_REG_3));
-		E(BPF_LDX_MEM(BPF_H, BPF_REG_3, BPF_REG_7, SOFF(mask)));
-		E(BPF_ALU64_REG(BPF_AND, BPF_REG_2, BPF_REG_3));
-		E(BPF_LDX_MEM(BPF_W, BPF_REG_3, BPF_REG_7, SOFF(base)));
-		E(BPF_ALU64_REG(BPF_ADD, BPF_REG_2, BPF_REG_3));
+		if (!lvl) {
+			switch (tr->top.dim) {
+			case OPT_D_SRC:
+				E(BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_6, PKT(saddr_h)));
+				break;
+			case OPT_D_DST:
+				E(BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_6, PKT(daddr_h)));
+				break;
+			case OPT_D_PROTO:
+				E(BPF_LDX_MEM(BPF_B, BPF_REG_2, BPF_REG_6, PKT(proto)));
+				break;
+			default:
+				E(BPF_LDX_MEM(BPF_H, BPF_REG_2, BPF_REG_6,
+					      tr->top.dim == OPT_D_SPORT ? PKT(sport)
+									 : PKT(dport)));
+				EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_8, 0, 0), l_have);
+				E(BPF_MOV64_IMM(BPF_REG_2, OPT_PORT_NONE));
+				break;
+			}
+			BIND(l_have);
+			E(BPF_ALU64_IMM(BPF_RSH, BPF_REG_2, tr->top.shift));
+			E(BPF_ALU64_IMM(BPF_AND, BPF_REG_2, tr->top.mask));
+			E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, (int32_t)tr->top.base));
+		} else {
+			E(BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_6, PKT(saddr_h)));
+			EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, OPT_D_SRC, 0), l_have);
+			E(BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_6, PKT(daddr_h)));
+			EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, OPT_D_DST, 0), l_have);
+			E(BPF_LDX_MEM(BPF_B, BPF_REG_2, BPF_REG_6, PKT(proto)));
+			EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, OPT_D_PROTO, 0), l_have);
+			E(BPF_LDX_MEM(BPF_H, BPF_REG_2, BPF_REG_6, PKT(sport)));
+			EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, OPT_D_SPORT, 0), l_port);
+			E(BPF_LDX_MEM(BPF_H, BPF_REG_2, BPF_REG_6, PKT(dport)));
+			BIND(l_port);
+			EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_8, 0, 0), l_have);
+			E(BPF_MOV64_IMM(BPF_REG_2, OPT_PORT_NONE));
+			BIND(l_have);
+			E(BPF_LDX_MEM(BPF_B, BPF_REG_3, BPF_REG_7, SOFF(shift)));
+			E(BPF_ALU64_REG(BPF_RSH, BPF_REG_2, BPF_REG_3));
+			E(BPF_LDX_MEM(BPF_H, BPF_REG_3, BPF_REG_7, SOFF(mask)));
+			E(BPF_ALU64_REG(BPF_AND, BPF_REG_2, BPF_REG_3));
+			E(BPF_LDX_MEM(BPF_W, BPF_REG_3, BPF_REG_7, SOFF(base)));
+			E(BPF_ALU64_REG(BPF_ADD, BPF_REG_2, BPF_REG_3));
+		}
 		E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_KEY));
 		emit_lookup(g, (unsigned int)ot->map_node, FP_KEY, l_next);
 		E(BPF_MOV64_REG(BPF_REG_7, BPF_REG_0));
@@ -1950,6 +1994,7 @@ static void emit_tree(struct gen *g, const struct opt_table *ot, const struct se
 	BIND(l_leaf);
 	E(BPF_LDX_MEM(BPF_H, BPF_REG_9, BPF_REG_7, SOFF(mask)));
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_7, BPF_REG_7, SOFF(base)));
+	BIND(l_cands);
 	for (int k = 0; k < tr->leaf; k++) {
 		int l_miss = LABEL();
 
@@ -2027,7 +2072,8 @@ static int emit_cls_fn(struct gen *g, const void *arg)
 }
 
 /* A classifier's call, the counter of the rule found, its target. */
-static int emit_cls(struct gen *g, unsigned int ti, const struct opt_seg *s, const struct gen_ctx *c)
+static int emit_cls(struct gen *g, unsigned int ti, const struct opt_seg *s,
+		    const struct gen_ctx *c)
 {
 	const struct opt_table *ot = &g->opt->t[ti];
 	int id = gen_modfunc_get(g, s->name, emit_cls_fn, s), l_skip = LABEL(), l_hit = LABEL();

@@ -13,13 +13,20 @@
  *                   value is the index of the first rule the packet matches
  *   classifier      a long stretch of rules made of exactly-handled parts
  *                   (ipt_ip, tcp/udp, icmp, multiport, iprange, comment)
- *                   with ACCEPT, DROP, RETURN or GOTO: a decision tree
+ *                   with ACCEPT, DROP, RETURN or GOTO: decision trees
  *                   (HiCuts-style equal-size cuts on source, destination,
- *                   ports and protocol) narrows the stretch to at most
- *                   OPT_BINTH candidates, checked in order exactly; packets
- *                   some rule of the stretch would hotdrop (truncated
- *                   transport header, TCP fragment at offset 1) are checked
- *                   against every rule of the stretch in order instead
+ *                   ports and protocol; one tree per combination of wide and
+ *                   narrow address fields, as in EffiCuts) narrow the stretch
+ *                   to a few candidates (OPT_BINTH, OPT_LEAF_MAX), checked in
+ *                   order exactly; packets some rule of the stretch would
+ *                   hotdrop (truncated transport header, TCP fragment at
+ *                   offset 1) are checked against every rule of the stretch
+ *                   in order instead (bpf_loop(), in the calling chain)
+ *
+ * A rule is expanded into boxes (one range per field) whose union is exactly
+ * what it matches: inverted prefixes, ranges and port lists become several
+ * boxes; what a box cannot say (non-contiguous masks, interfaces, -f, TCP
+ * flags, ICMP types) is checked from its descriptor (struct opt_desc).
  *
  * Exactness: a run's lookup value and a classifier's candidate order are
  * first-match order (for an LPM run, the value of a prefix is the first
@@ -62,15 +69,15 @@ void gen_opt_release(struct gen *g);
 /* Entry idx's target, exactly as straight-line code emits it. */
 int gen_rule_target(struct gen *g, unsigned int ti, unsigned int idx, const struct gen_ctx *c);
 /* tmpl's ipt_ip and matches (a copy of entry idx with parts left out); jump to l_fail. */
-int gen_rule_tmpl(struct gen *g, unsigned int ti, unsigned int idx, const struct ipt2bpf_entry *tmpl,
-		  int l_fail);
+int gen_rule_tmpl(struct gen *g, unsigned int ti, unsigned int idx,
+		  const struct ipt2bpf_entry *tmpl, int l_fail);
 
 /* ---- map layouts ---- */
 
 struct opt_hkey {
-	uint32_t run;		/* run id; | OPT_RUN_PRESENCE: addresses only */
-	uint32_t saddr, daddr;	/* network order, masked with the run's masks */
-	uint16_t sport, dport;	/* host order */
+	uint32_t run;	       /* run id; | OPT_RUN_PRESENCE: addresses only */
+	uint32_t saddr, daddr; /* network order, masked with the run's masks */
+	uint16_t sport, dport; /* host order */
 };
 
 #define OPT_RUN_PRESENCE 0x80000000u
@@ -89,18 +96,18 @@ struct opt_slot {
 };
 
 enum { OPT_D_SRC, OPT_D_DST, OPT_D_SPORT, OPT_D_DPORT, OPT_D_PROTO, OPT_NDIM };
-#define OPT_LEAF     0xff
+#define OPT_LEAF      0xff
 #define OPT_PORT_NONE 65536u /* the port value of a later fragment: only port-free rules */
 
 /* One rule (or one piece of an expanded rule) of a classifier. */
 struct opt_desc {
-	uint32_t s_lo, s_hi, d_lo, d_hi;	/* host order */
-	uint32_t sp_lo, sp_hi, dp_lo, dp_hi;	/* 0..65536 (OPT_PORT_NONE) */
-	uint32_t s_mask, s_net, d_mask, d_net;	/* non-contiguous masks, network order */
-	uint32_t result;			/* entry << 8 | action */
-	uint16_t flags;				/* OPT_F_* */
+	uint32_t s_lo, s_hi, d_lo, d_hi;       /* host order */
+	uint32_t sp_lo, sp_hi, dp_lo, dp_hi;   /* 0..65536 (OPT_PORT_NONE) */
+	uint32_t s_mask, s_net, d_mask, d_net; /* non-contiguous masks, network order */
+	uint32_t result;		       /* entry << 8 | action */
+	uint16_t flags;			       /* OPT_F_* */
 	uint8_t p_lo, p_hi;
-	uint8_t guard;	 /* GEN_L4_* bit the transport match needs, | OPT_G_TCP */
+	uint8_t guard; /* GEN_L4_* bit the transport match needs, | OPT_G_TCP */
 	uint8_t fl_mask, fl_cmp;
 	uint8_t ic_type, ic_lo, ic_hi;
 	uint8_t if_in, if_out; /* interface pattern ids (< 256, preloaded words) */
@@ -143,8 +150,8 @@ struct opt_desc {
 
 struct opt_vrule {
 	uint32_t lo[OPT_NDIM], hi[OPT_NDIM];
-	uint32_t desc;	/* index of its opt_desc */
-	bool exact;	/* the box is the whole condition: rules after it are shadowed */
+	uint32_t desc; /* index of its opt_desc */
+	bool exact;    /* the box is the whole condition: rules after it are shadowed */
 };
 
 struct opt_tree {
@@ -159,8 +166,8 @@ struct opt_tree {
 
 /*
  * Builds the tree of v[0..n) (in first-match order) into t, appending to what
- * is there; *root is the root's slot, t->depth and t->max_leaf its shape.  -E2BIG: no tree within the limits (a
- * leaf that cannot get under OPT_BINTH, or too much memory).
+ * is there; *root is the root's slot, t->depth and t->max_leaf its shape.  -E2BIG: no tree within
+ * the limits (a leaf that cannot get under OPT_BINTH, or too much memory).
  */
 int opt_tree_build(struct opt_tree *t, const struct opt_vrule *v, uint32_t n, uint32_t *root);
 

@@ -101,7 +101,7 @@ static int leaf_list(struct builder *b, const uint32_t *l, uint32_t n, uint32_t 
 	}
 	h = list_hash(l, n) & (ls->n_head - 1);
 	for (uint32_t i = ls->head[h]; i != UINT32_MAX; i = ls->next[i])
-		if (ls->len[i] == n && !memcmp(&t->cand[ls->off[i]], l, n * sizeof(*l))) {
+		if (ls->len[i] == n && (!n || !memcmp(&t->cand[ls->off[i]], l, n * sizeof(*l)))) {
 			*off = ls->off[i];
 			return 0;
 		}
@@ -199,7 +199,8 @@ static int choose_cut(struct builder *b, const uint32_t *list, uint32_t n, const
 				 */
 				if (k == kmax && used < (1u << k) &&
 				    (zoom.d < 0 || used < zoom.sum))
-					zoom = (struct cut){.d = d, .k = k, .maxc = maxc, .sum = used};
+					zoom = (struct cut){
+						.d = d, .k = k, .maxc = maxc, .sum = used};
 				continue;
 			}
 			if (maxc >= n) {
@@ -211,10 +212,11 @@ static int choose_cut(struct builder *b, const uint32_t *list, uint32_t n, const
 				bool in = (1ULL << k) + sum <= (uint64_t)OPT_SPFAC * n;
 
 				if (weak.d < 0 || (in && !weak_in) ||
-				    (in == weak_in && (in ? avg < weak_avg
-							   : (1ULL << k) + sum <
-								     (1ULL << weak.k) + weak.sum))) {
-					weak = (struct cut){.d = d, .k = k, .maxc = maxc, .sum = sum};
+				    (in == weak_in &&
+				     (in ? avg < weak_avg
+					 : (1ULL << k) + sum < (1ULL << weak.k) + weak.sum))) {
+					weak = (struct cut){
+						.d = d, .k = k, .maxc = maxc, .sum = sum};
 					weak_avg = avg;
 					weak_in = in;
 				}
@@ -223,7 +225,8 @@ static int choose_cut(struct builder *b, const uint32_t *list, uint32_t n, const
 			if ((1ULL << k) + sum <= (uint64_t)OPT_SPFAC * n) {
 				if (best->d < 0 || maxc < best->maxc ||
 				    (maxc == best->maxc && sum < best->sum))
-					*best = (struct cut){.d = d, .k = k, .maxc = maxc, .sum = sum};
+					*best = (struct cut){
+						.d = d, .k = k, .maxc = maxc, .sum = sum};
 			} else if (fb.d < 0 || (1ULL << k) + sum < (1ULL << fb.k) + fb.sum) {
 				fb = (struct cut){.d = d, .k = k, .maxc = maxc, .sum = sum};
 			}
@@ -374,8 +377,8 @@ int opt_tree_build(struct opt_tree *t, const struct opt_vrule *v, uint32_t n, ui
 	for (int d = 0; d < OPT_NDIM; d++)
 		r.w[d] = dim_width[d];
 	list = malloc((n ? n : 1) * sizeof(*list));
-	if (!list || !grow((void **)&t->slots, &t->cap_slots, (uint64_t)t->n_slots + 1,
-			   sizeof(*t->slots))) {
+	if (!list ||
+	    !grow((void **)&t->slots, &t->cap_slots, (uint64_t)t->n_slots + 1, sizeof(*t->slots))) {
 		free(list);
 		return -ENOMEM;
 	}

@@ -497,7 +497,8 @@ static int tcpmss_tg_verdict(struct gen *g, int role)
 		/* The old options: doff * 4 - 20 bytes, before the rules' 4 (<= 36). */
 		E(BPF_LDX_MEM(BPF_B, BPF_REG_4, BPF_REG_6, PKT(doff4)));
 		E(BPF_ALU64_IMM(BPF_SUB, BPF_REG_4, TCP_HDR + OPTLEN_MSS));
-		EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_4, 0, 0), l_noopts);
+		/* JLT 1, not JEQ 0: the 6.1 verifier keeps 0 in the range after JEQ. */
+		EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_4, 1, 0), l_noopts);
 		EJ(BPF_JMP_IMM(BPF_JGT, BPF_REG_4, 36, 0), l_out);
 		E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_7));
 		E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, TCP_HDR - 16));

@@ -244,7 +244,9 @@ bench_classify() {
 	local sets=${BENCH_SETS:-acl exact block} set n o f b errs=() c
 	local gen=$O/tests/benchgen run=$O/tests/benchrun
 
-	[ -x "$gen" ] && [ -x "$run" ] || die "$gen or $run missing (make tools)"
+	if [ ! -x "$gen" ] || [ ! -x "$run" ]; then
+		die "$gen or $run missing (make tools)"
+	fi
 	echo "== classify: ns per packet over an empty TC program, same run"
 	echo "   (BPF_PROG_TEST_RUN of the INPUT trace program, median of 5 rounds of 20 000"
 	echo "   runs; first/last/none: a packet the first rule, only the last rule, no rule"
@@ -276,7 +278,7 @@ bench_classify() {
 			printf '  %-6s %7s ' "$set" "$n"
 			for o in opt base; do
 				for c in first last none; do
-					printf ' %7s' "$(pktns "$f.$o" $c)"
+					printf ' %7s' "$(pktns "$f.$o" "$c")"
 				done
 				printf ' '
 			done

@@ -65,38 +65,21 @@ COMMIT
 EOF
 sed '/dport 8080/d' "$T/open.v4" >"$T/closed.v4"
 
-cat >"$T/server.py" <<'EOF'
-import socket, threading
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 8080)); s.listen(5); s.settimeout(30)
-def echo(c):
-    c.settimeout(20)
-    try:
-        while True:
-            d = c.recv(100)
-            if not d: break
-            c.sendall(d)
-    except Exception: pass
-while True:
-    try: c, _ = s.accept()
-    except Exception: break
-    threading.Thread(target=echo, args=(c,), daemon=True).start()
-EOF
-cat >"$T/client.py" <<'EOF'
-import socket, sys, os, time
-c = socket.create_connection(("10.201.1.1", 8080), timeout=3)
-c.sendall(b"hello"); print("first", c.recv(100).decode(), flush=True)
-while not os.path.exists(sys.argv[1]): time.sleep(0.05)
-c.sendall(b"again")
-try: print("second", c.recv(100).decode(), flush=True)
-except Exception as e: print("second FAILED", e, flush=True)
+# An echo server (busybox nc: the QEMU guests have no python) and a client
+# in bash (/dev/tcp) that talks once, waits for the go file, talks again.
+cat >"$T/client.sh" <<'EOF'
+exec 3<>/dev/tcp/10.201.1.1/8080 || exit 1
+echo hello >&3
+read -r -t 3 l <&3 && echo "first $l"
+while [ ! -e "$1" ]; do sleep 0.05; done
+echo again >&3
+if read -r -t 3 l <&3; then echo "second $l"; else echo "second FAILED"; fi
 EOF
 
 ip netns exec "$F" "$B" load "$T/open.v4"
-ip netns exec "$F" timeout 30 python3 "$T/server.py" &
+ip netns exec "$F" timeout 30 busybox nc -ll -p 8080 -e cat &
 sleep 0.5
-ip netns exec "$C" timeout 20 python3 "$T/client.py" "$T/go" >"$T/client.out" &
+ip netns exec "$C" timeout 20 bash "$T/client.sh" "$T/go" >"$T/client.out" &
 client=$!
 for _ in $(seq 50); do grep -q first "$T/client.out" 2>/dev/null && break; sleep 0.1; done
 check "connection through the first rule set" grep -q "first hello" "$T/client.out"
@@ -109,7 +92,7 @@ touch "$T/go"
 wait "$client" || true
 check "the open connection survives the replacement" grep -q "second again" "$T/client.out"
 check "a new connection is refused by the new rule set" \
-	bash -c "! ip netns exec $C timeout 4 python3 -c 'import socket; socket.create_connection((\"10.201.1.1\", 8080), timeout=2)' 2>/dev/null"
+	bash -c "! ip netns exec $C timeout 4 bash -c 'exec 3<>/dev/tcp/10.201.1.1/8080' 2>/dev/null"
 ip netns exec "$F" "$B" conntrack -S --json >"$T/stats" 2>/dev/null
 check "conntrack -S: one connection made, new ones dropped" \
 	grep -q '"new":1,.*"dropped_new":[1-9]' "$T/stats"

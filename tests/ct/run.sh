@@ -58,6 +58,8 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+# killed (a timeout): say how far the kernel side got, then clean up
+trap 'echo "ct: stopped after ${SECONDS}s; the kernel answered $(cat "$OUT/kernel.json" 2>/dev/null | wc -l) packets; $(tail -3 "$OUT/kernel.err" 2>/dev/null)" >&2; exit 143' TERM INT
 mkdir -p "$OUT"
 
 # Shortened timeouts, the same on both sides (sysctl names without the
@@ -139,6 +141,9 @@ rules() {
 # packets) is dropped before conntrack (raw OUTPUT: no user socket), and the
 # client drops everything it receives (raw PREROUTING): neither may reach
 # the firewall's conntrack.
+# progress on stderr, with seconds since the start (slow kernels under TCG)
+step() { echo "ct: ${SECONDS}s: $*" >&2; }
+step "namespaces and the kernel's rules"
 ip netns add "$C"
 ip netns add "$FW"
 for ns in "$C" "$FW"; do
@@ -169,9 +174,11 @@ for kv in "${TIMEOUTS[@]}"; do
 	ct_set+=(--ct-set "$kv")
 done
 # ours first (the kernel side takes real time)
+step "$n_pkts packets through ipt2bpf trace"
 "$IPT2BPF" trace "$OUT/rules.v4" --pcap "$OUT/flows.pcap" --chains "$OUT/flows.chains" \
 	--pcap-time --in vin --out vin --json "${ct_set[@]}" --ct-list >"$OUT/ours.json" \
 	2>"$OUT/ours.ct"
+step "the same through the kernel, in real time"
 ip netns exec "$FW" "$CTDIFF" kernel --pcap "$OUT/flows.pcap" --chains "$OUT/flows.chains" \
 	--inject-ns "$C" --inject-dev vc --in-dev vin >"$OUT/kernel.json" 2>"$OUT/kernel.err"
 

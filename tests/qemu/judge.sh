@@ -157,7 +157,8 @@ fi
 if [ -f "$RES/ct.txt" ]; then
 	cn=$(wc -l <"$RES/ct.txt")
 	cp_=$(awk '$3 == 0' "$RES/ct.txt" | wc -l)
-	say "conntrack tests passed: $cp_ of $cn ($(awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, ($3 == 0 ? "ok" : "exit " $3) }' "$RES/ct.txt"))"
+	say "conntrack tests passed: $cp_ of $cn ($(awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2,
+		($3 == 0 ? "ok" : ($3 == 124 || $3 == 143) ? "timed out after " $4 "s" : "exit " $3) }' "$RES/ct.txt"))"
 	[ "$cp_" = "$cn" ] || {
 		fail=1
 		while read -r _ name rc _; do

@@ -91,9 +91,9 @@ static void pkt_in(const struct brule *r, struct bpkt *p)
 	}
 }
 
-static const uint16_t services[] = {21,	 22,   23,   25,   53,	 80,   110,  123,
-				    143, 161,  389,  443,  445,	 465,  587,  636,
-				    993, 995,  1433, 1521, 3306, 3389, 5432, 5900,
+static const uint16_t services[] = {21,	  22,	23,   25,   53,	  80,	 110,	123,
+				    143,  161,	389,  443,  445,  465,	 587,	636,
+				    993,  995,	1433, 1521, 3306, 3389,	 5432,	5900,
 				    6379, 8080, 8443, 9090, 9200, 11211, 27017, 50000};
 
 /* ClassBench ACL seeds: specific destinations, mostly open sources and source ports. */
@@ -179,14 +179,14 @@ static void put_rule(FILE *f, const struct brule *r)
 static void pcap_pkt(struct ipt2bpf_pcap *pc, const struct bpkt *p)
 {
 	static const uint8_t mac_d[6] = {2, 0, 0, 0, 1, 1}, mac_s[6] = {2, 0, 0, 0, 1, 2};
-	struct ipt2bpf_ip4 ip = {.saddr = p->src, .daddr = p->dst, .proto = (uint8_t)p->proto,
-				 .ttl = 64, .id = 1};
+	struct ipt2bpf_ip4 ip = {
+		.saddr = p->src, .daddr = p->dst, .proto = (uint8_t)p->proto, .ttl = 64, .id = 1};
 	uint8_t l4[64], pay[18] = {0}, frame[128];
 	int n;
 
 	if (p->proto == 6) {
-		struct ipt2bpf_tcp t = {.sport = p->sport, .dport = p->dport, .flags = 0x02,
-					.window = 512};
+		struct ipt2bpf_tcp t = {
+			.sport = p->sport, .dport = p->dport, .flags = 0x02, .window = 512};
 
 		n = ipt2bpf_pkt_tcp(l4, sizeof(l4), p->src, p->dst, &t, pay, sizeof(pay));
 	} else if (p->proto == 17) {
@@ -228,11 +228,10 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"set", required_argument, NULL, 's'},	 {"n", required_argument, NULL, 'n'},
-		{"seed", required_argument, NULL, 'S'},	 {"rules", required_argument, NULL, 'r'},
+		{"set", required_argument, NULL, 's'},	   {"n", required_argument, NULL, 'n'},
+		{"seed", required_argument, NULL, 'S'},	   {"rules", required_argument, NULL, 'r'},
 		{"packets", required_argument, NULL, 'p'}, {"pcap", required_argument, NULL, 'P'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+		{"help", no_argument, NULL, 'h'},	   {0},
 	};
 	const char *set = NULL, *rules = NULL, *packets = NULL, *pcap = NULL;
 	struct ipt2bpf_pcap pc;
@@ -312,7 +311,8 @@ int main(int argc, char **argv)
 			r->smask = 0xffffff00u;
 			/* i-th /24 of a scattered but collision-free sequence */
 			r->src = ((uint32_t)(i * 2654435761u) & 0x00ffffffu) << 8;
-			r->src = (r->src & 0x3fffffffu) | 0x40000000u; /* 64.0.0.0 - 127.255.255.0 */
+			r->src =
+				(r->src & 0x3fffffffu) | 0x40000000u; /* 64.0.0.0 - 127.255.255.0 */
 			if ((r->src >> 24) == 127)
 				r->src ^= 0x01000000u;
 			r->proto = 0;

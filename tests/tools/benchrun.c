@@ -90,15 +90,15 @@ static int build_pkt(struct bpkt *p, const char *name, int proto, uint32_t src, 
 		     uint16_t sport, uint16_t dport)
 {
 	static const uint8_t mac_d[6] = {2, 0, 0, 0, 1, 1}, mac_s[6] = {2, 0, 0, 0, 1, 2};
-	struct ipt2bpf_ip4 ip = {.saddr = src, .daddr = dst, .proto = (uint8_t)proto, .ttl = 64,
-				 .id = 1};
+	struct ipt2bpf_ip4 ip = {
+		.saddr = src, .daddr = dst, .proto = (uint8_t)proto, .ttl = 64, .id = 1};
 	uint8_t l4[64], pay[18] = {0};
 	int n;
 
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	if (proto == 6) {
-		struct ipt2bpf_tcp t = {.sport = sport, .dport = dport, .flags = 0x02,
-					.window = 512};
+		struct ipt2bpf_tcp t = {
+			.sport = sport, .dport = dport, .flags = 0x02, .window = 512};
 
 		n = ipt2bpf_pkt_tcp(l4, sizeof(l4), src, dst, &t, pay, sizeof(pay));
 	} else if (proto == 17) {
@@ -128,12 +128,13 @@ static int read_pkts(const char *path, struct bpkt *pk, unsigned int *n)
 	if (!f)
 		return -errno;
 	*n = 0;
-	while (*n < MAX_PKTS && fscanf(f, "%31s %d %31s %31s %u %u", name, &proto, s, d, &sp, &dp) == 6) {
+	while (*n < MAX_PKTS &&
+	       fscanf(f, "%31s %d %31s %31s %u %u", name, &proto, s, d, &sp, &dp) == 6) {
 		struct in_addr a, b;
 
 		if (!inet_aton(s, &a) || !inet_aton(d, &b) ||
-		    build_pkt(&pk[*n], name, proto, ntohl(a.s_addr), ntohl(b.s_addr),
-			      (uint16_t)sp, (uint16_t)dp)) {
+		    build_pkt(&pk[*n], name, proto, ntohl(a.s_addr), ntohl(b.s_addr), (uint16_t)sp,
+			      (uint16_t)dp)) {
 			fclose(f);
 			return -EINVAL;
 		}
@@ -171,8 +172,7 @@ static int empty_prog(void)
 	return bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "empty", "GPL", insns, 2, NULL);
 }
 
-static int time_run(int fd, const struct bpkt *p, unsigned int repeat, uint32_t *ns,
-		    uint32_t *ret)
+static int time_run(int fd, const struct bpkt *p, unsigned int repeat, uint32_t *ns, uint32_t *ret)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->frame, .data_size_in = (uint32_t)p->len,
 		    .repeat = (int)repeat);
@@ -200,8 +200,8 @@ struct side {
 static int side_load(struct side *sd, struct ipt2bpf_table **tables, unsigned int n_tables,
 		     bool no_opt, int hook, const char *in, const char *out)
 {
-	struct ipt2bpf_gen_opts gopts = {.mode = IPT2BPF_MODE_TC, .trace = true,
-					 .no_optimise = no_opt};
+	struct ipt2bpf_gen_opts gopts = {
+		.mode = IPT2BPF_MODE_TC, .trace = true, .no_optimise = no_opt};
 	struct ipt2bpf_cfg cv = {.iif = hook == NF_INET_LOCAL_OUT ? 0 : 1001,
 				 .oif = hook == NF_INET_LOCAL_IN ? 0 : 1002};
 	struct ipt2bpf_diag d = {0};
@@ -266,8 +266,7 @@ static int counters_batch(int fd, unsigned int n, struct ipt2bpf_counter *out)
 		if (!cap)
 			return -1;
 	}
-	if (bpf_map_lookup_batch(fd, NULL, &out_batch, keys, vals, &count, &bo) &&
-	    errno != ENOENT)
+	if (bpf_map_lookup_batch(fd, NULL, &out_batch, keys, vals, &count, &bo) && errno != ENOENT)
 		return ipt2bpf_counters_read(fd, n, out);
 	(void)in_batch;
 	if (count != n)
@@ -303,8 +302,8 @@ static int side_run(struct side *sd, struct ipt2bpf_table **tables, unsigned int
 	return 0;
 }
 
-static int equiv(struct ipt2bpf_table **tables, unsigned int n_tables, int hook,
-		 const char *pcap, const char *in, const char *out)
+static int equiv(struct ipt2bpf_table **tables, unsigned int n_tables, int hook, const char *pcap,
+		 const char *in, const char *out)
 {
 	struct side a = {0}, b = {0};
 	struct ipt2bpf_pcap pc;
@@ -349,7 +348,8 @@ static int equiv(struct ipt2bpf_table **tables, unsigned int n_tables, int hook,
 		if (same)
 			continue;
 		if (++diffs <= EQ_SHOW) {
-			printf("difference: packet %lu: verdict %d (optimised) vs %d (straight-line)\n",
+			printf("difference: packet %lu: verdict %d (optimised) vs %d "
+			       "(straight-line)\n",
 			       n, ra, rb);
 			for (unsigned int k = 0; k < n_tables; k++)
 				for (unsigned int i = 0; i < tables[k]->n_entries; i++) {
@@ -379,7 +379,8 @@ static int attach_empty(const char *dev, const char *mode)
 {
 	bool xdp = !strcmp(mode, "xdp");
 	struct bpf_insn insns[] = {
-		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0,
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K,
+		 .dst_reg = BPF_REG_0,
 		 .imm = xdp ? XDP_DROP : TC_ACT_SHOT},
 		{.code = BPF_JMP | BPF_EXIT},
 	};
@@ -389,8 +390,8 @@ static int attach_empty(const char *dev, const char *mode)
 		fprintf(stderr, "benchrun: %s: no such device\n", dev);
 		return 1;
 	}
-	fd = bpf_prog_load(xdp ? BPF_PROG_TYPE_XDP : BPF_PROG_TYPE_SCHED_CLS, "empty", "GPL",
-			   insns, 2, NULL);
+	fd = bpf_prog_load(xdp ? BPF_PROG_TYPE_XDP : BPF_PROG_TYPE_SCHED_CLS, "empty", "GPL", insns,
+			   2, NULL);
 	if (fd < 0) {
 		perror("benchrun: empty program");
 		return 1;
@@ -476,12 +477,18 @@ static int quiet(enum libbpf_print_level l, const char *fmt, va_list ap)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"no-optimise", no_argument, NULL, 'N'}, {"repeat", required_argument, NULL, 'r'},
-		{"rounds", required_argument, NULL, 'R'}, {"chain", required_argument, NULL, 'c'},
-		{"blob", required_argument, NULL, 'b'},	 {"pkts", required_argument, NULL, 'p'},
-		{"equiv", required_argument, NULL, 'e'}, {"in", required_argument, NULL, 'i'},
-		{"out", required_argument, NULL, 'o'},	 {"attach-empty", required_argument, NULL, 'A'},
-		{"mode", required_argument, NULL, 'M'},	 {"live", no_argument, NULL, 'L'},
+		{"no-optimise", no_argument, NULL, 'N'},
+		{"repeat", required_argument, NULL, 'r'},
+		{"rounds", required_argument, NULL, 'R'},
+		{"chain", required_argument, NULL, 'c'},
+		{"blob", required_argument, NULL, 'b'},
+		{"pkts", required_argument, NULL, 'p'},
+		{"equiv", required_argument, NULL, 'e'},
+		{"in", required_argument, NULL, 'i'},
+		{"out", required_argument, NULL, 'o'},
+		{"attach-empty", required_argument, NULL, 'A'},
+		{"mode", required_argument, NULL, 'M'},
+		{"live", no_argument, NULL, 'L'},
 		{0},
 	};
 	struct ipt2bpf_gen_opts gopts = {.mode = IPT2BPF_MODE_TC, .trace = true};

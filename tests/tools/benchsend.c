@@ -65,11 +65,16 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"dev", required_argument, NULL, 'd'},	   {"dmac", required_argument, NULL, 'm'},
-		{"src", required_argument, NULL, 's'},	   {"dst", required_argument, NULL, 't'},
-		{"proto", required_argument, NULL, 'p'},   {"sport", required_argument, NULL, 'S'},
-		{"dport", required_argument, NULL, 'D'},   {"seconds", required_argument, NULL, 'n'},
-		{"batch", required_argument, NULL, 'b'},   {"help", no_argument, NULL, 'h'},
+		{"dev", required_argument, NULL, 'd'},
+		{"dmac", required_argument, NULL, 'm'},
+		{"src", required_argument, NULL, 's'},
+		{"dst", required_argument, NULL, 't'},
+		{"proto", required_argument, NULL, 'p'},
+		{"sport", required_argument, NULL, 'S'},
+		{"dport", required_argument, NULL, 'D'},
+		{"seconds", required_argument, NULL, 'n'},
+		{"batch", required_argument, NULL, 'b'},
+		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	static const uint8_t smac[6] = {2, 0, 0, 0, 0xbe, 1};
@@ -132,8 +137,8 @@ int main(int argc, char **argv)
 	}
 
 	{
-		struct ipt2bpf_ip4 ip = {.saddr = ntohl(a.s_addr), .daddr = ntohl(b.s_addr),
-					 .ttl = 64, .id = 1};
+		struct ipt2bpf_ip4 ip = {
+			.saddr = ntohl(a.s_addr), .daddr = ntohl(b.s_addr), .ttl = 64, .id = 1};
 
 		if (!strcmp(proto, "udp")) {
 			ip.proto = 17;

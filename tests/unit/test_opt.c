@@ -426,7 +426,8 @@ static uint16_t rport(void)
 static void rrange(uint16_t *pts)
 {
 	pts[0] = rport();
-	pts[1] = pct(40) ? pts[0] : (uint16_t)(pts[0] + rnd(3000) > 65535 ? 65535 : pts[0] + rnd(3000));
+	pts[1] = pct(40) ? pts[0]
+			 : (uint16_t)(pts[0] + rnd(3000) > 65535 ? 65535 : pts[0] + rnd(3000));
 	if (pct(3)) { /* reversed: matches nothing (or everything, inverted) */
 		uint16_t t = pts[0];
 
@@ -528,7 +529,8 @@ static void random_rule(struct tb *b, struct ipt2bpf_entry *e)
 			mp->ports[mp->count] = rport();
 			if (pct(30)) {
 				mp->pflags[mp->count++] = 1;
-				mp->ports[mp->count] = (uint16_t)(mp->ports[mp->count - 1] + rnd(500));
+				mp->ports[mp->count] =
+					(uint16_t)(mp->ports[mp->count - 1] + rnd(500));
 			}
 			mp->count++;
 		}
@@ -620,7 +622,8 @@ static void random_chain(struct tb *b, unsigned int n, bool user)
 			run_block(b, rnd(4), m, user);
 			i += m;
 		} else if (k < 9 && !user) {
-			random_rule(b, tb_jump(b, "uc", false)); /* not classified: cuts stretches */
+			random_rule(b,
+				    tb_jump(b, "uc", false)); /* not classified: cuts stretches */
 			i++;
 		} else if (k < 10) {
 			random_rule(b, tb_rule(b, IPT2BPF_T_CONTINUE));
@@ -676,20 +679,24 @@ static void random_packet(const struct ipt2bpf_table *t, struct pkt *p)
 		const struct ipt2bpf_match *m = &e->matches[i];
 
 		if (m->kind == IPT2BPF_M_TCP || m->kind == IPT2BPF_M_UDP) {
-			const uint16_t *pt = m->kind == IPT2BPF_M_TCP ? m->u.tcp.dpts : m->u.udp.dpts;
+			const uint16_t *pt =
+				m->kind == IPT2BPF_M_TCP ? m->u.tcp.dpts : m->u.udp.dpts;
 
 			dp = (uint16_t)(pt[rnd(2)] + (pct(70) ? 0 : pct(50) ? 1 : -1));
 		} else if (m->kind == IPT2BPF_M_MULTIPORT && m->u.multiport.count) {
 			sp = dp = m->u.multiport.ports[rnd(m->u.multiport.count)];
 		}
 	}
-	snprintf(s, sizeof(s), "%u.%u.%u.%u", sa >> 24, (sa >> 16) & 255, (sa >> 8) & 255, sa & 255);
-	snprintf(d, sizeof(d), "%u.%u.%u.%u", da >> 24, (da >> 16) & 255, (da >> 8) & 255, da & 255);
+	snprintf(s, sizeof(s), "%u.%u.%u.%u", sa >> 24, (sa >> 16) & 255, (sa >> 8) & 255,
+		 sa & 255);
+	snprintf(d, sizeof(d), "%u.%u.%u.%u", da >> 24, (da >> 16) & 255, (da >> 8) & 255,
+		 da & 255);
 	is.src = s;
 	is.dst = d;
 	is.id = (uint16_t)rnd(65536);
 	if (pct(6))
-		is.frag = (uint16_t)(pct(50) ? 1 : 2 + rnd(100)); /* later fragments, offset 1 too */
+		is.frag =
+			(uint16_t)(pct(50) ? 1 : 2 + rnd(100)); /* later fragments, offset 1 too */
 	else if (pct(4))
 		is.frag = F_MF;
 	if (k < 40) {
@@ -700,8 +707,20 @@ static void random_packet(const struct ipt2bpf_table *t, struct pkt *p)
 		pkt_icmp(p, &is, (uint8_t)(pct(50) ? 8 : rnd(20)), (uint8_t)rnd(4));
 	} else if (k < 92) {
 		/* truncated transport header: 0 to 19 bytes */
-		uint8_t raw[20] = {(uint8_t)(sp >> 8), (uint8_t)sp, (uint8_t)(dp >> 8), (uint8_t)dp,
-				   0, 8, 0, 0, 0, 0, 0, 0, 0x50, 0x02};
+		uint8_t raw[20] = {(uint8_t)(sp >> 8),
+				   (uint8_t)sp,
+				   (uint8_t)(dp >> 8),
+				   (uint8_t)dp,
+				   0,
+				   8,
+				   0,
+				   0,
+				   0,
+				   0,
+				   0,
+				   0,
+				   0x50,
+				   0x02};
 		is.proto = (uint8_t)(pct(40) ? IPPROTO_TCP : pct(50) ? IPPROTO_UDP : IPPROTO_ICMP);
 		pkt_build(p, &is, raw, rnd(20));
 	} else {
@@ -842,10 +861,11 @@ static unsigned int equiv_seed(uint64_t seed, unsigned int packets)
 					char w[128];
 
 					ipt2bpf_entry_describe(t, i, w, sizeof(w));
-					print_message("seed %llu hook %d packet %u: %s counted %llu "
-						      "(optimised) vs %llu\n",
-						      (unsigned long long)seed, hooks[h], n, w,
-						      (unsigned long long)da, (unsigned long long)dz);
+					print_message(
+						"seed %llu hook %d packet %u: %s counted %llu "
+						"(optimised) vs %llu\n",
+						(unsigned long long)seed, hooks[h], n, w,
+						(unsigned long long)da, (unsigned long long)dz);
 					diffs++;
 				}
 			}
