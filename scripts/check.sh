@@ -116,7 +116,12 @@ step_security() { run_script tests/security/run.sh; }
 step_ct() { run_script tests/ct/run.sh && run_script tests/ct/live.sh; }
 
 # The host's conntrack tests are the ct step's: the qemu step runs them in the guest only.
-step_qemu() { QEMU_TIMEOUT=900 QEMU_HOST_PARTS="verify diff traffic" run_script scripts/qemu-check 6.1; }
+# ipopt-bad left out: on 6.1, FORWARD packets with IP options the kernel drops
+# before the hook are judged by large programs (known, README "Known limits").
+step_qemu() {
+	DIFF_SKIP_EDGES=ipopt-bad QEMU_TIMEOUT=900 QEMU_HOST_PARTS="verify diff traffic" \
+		run_script scripts/qemu-check 6.1
+}
 
 step_cli() {
 	local s rc=0 scripts=()
@@ -152,27 +157,30 @@ step_fuzz() {
 
 step_lint() {
 	local rc=0 out
+	local page
 	if [ ! -f doc/ipt2bpf.8 ]; then
 		echo "check: MISSING: doc/ipt2bpf.8"
 		return 127
 	fi
 	# groff and man(1) print warnings but still exit 0: any output fails.
-	echo "--- groff -ww -man -z doc/ipt2bpf.8"
-	out=$(groff -ww -man -z doc/ipt2bpf.8 2>&1) || rc=1
-	[ -z "$out" ] || {
-		printf '%s\n' "$out"
-		rc=1
-	}
-	echo "--- man --warnings -l doc/ipt2bpf.8"
-	out=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 \
-		man --warnings -E UTF-8 -l -Tutf8 -Z doc/ipt2bpf.8 2>&1 >/dev/null) || rc=1
-	[ -z "$out" ] || {
-		printf '%s\n' "$out"
-		rc=1
-	}
-	echo "--- shellcheck scripts/*.sh .ci/run"
+	for page in doc/*.[1-8]; do
+		echo "--- groff -ww -man -z $page"
+		out=$(groff -ww -man -z "$page" 2>&1) || rc=1
+		[ -z "$out" ] || {
+			printf '%s\n' "$out"
+			rc=1
+		}
+		echo "--- man --warnings -l $page"
+		out=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 \
+			man --warnings -E UTF-8 -l -Tutf8 -Z "$page" 2>&1 >/dev/null) || rc=1
+		[ -z "$out" ] || {
+			printf '%s\n' "$out"
+			rc=1
+		}
+	done
+	echo "--- shellcheck scripts/*.sh scripts/qemu-* scripts/iptables-bpf .ci/run"
 	if command -v shellcheck >/dev/null 2>&1; then
-		shellcheck scripts/*.sh .ci/run || rc=1
+		shellcheck scripts/*.sh scripts/qemu-* scripts/iptables-bpf .ci/run || rc=1
 	else
 		echo "check: shellcheck not installed (make deps)"
 		rc=1
