@@ -90,6 +90,7 @@ struct ct_obj {
 	struct ct_reloc *relocs;
 	uint32_t n_relocs;
 	uint32_t start[CT_F_N], len[CT_F_N];
+	uint32_t stack[CT_F_N]; /* bytes of stack each uses */
 };
 
 static const char *const ct_func_names[CT_F_N] = {"ct_in", "ct_confirm", "ct_count", "cl_step"};
@@ -293,21 +294,8 @@ static int obj_parse(struct ct_obj *o, const unsigned char *start, const unsigne
 		}
 	}
 	qsort(o->relocs, o->n_relocs, sizeof(*o->relocs), reloc_cmp);
-	/*
-	 * ct_count() runs from chain functions, cl_step() below it: the
-	 * generator's call depth accounting gives every such frame 32 bytes
-	 * (gen_internal.h), so the combined stack stays within 512.
-	 */
-	for (int f = CT_F_COUNT; f <= CT_F_STEP; f++)
-		if (obj_stack(o, (unsigned int)f) > 32) {
-			char why[128];
-
-			snprintf(why, sizeof(why),
-				 "%s uses %u bytes of stack, more than a subprogram's 32 (clang?)",
-				 ct_func_names[f], obj_stack(o, (unsigned int)f));
-			err = obj_fail(o, -EINVAL, why);
-			goto out;
-		}
+	for (int f = 0; f < CT_F_N; f++)
+		o->stack[f] = obj_stack(o, (unsigned int)f);
 	/* Internal calls would need their own function entries: everything must be inlined. */
 	for (uint32_t i = 0; i < o->n_insns; i++)
 		if (o->insns[i].code == (BPF_JMP | BPF_CALL) &&
@@ -419,6 +407,16 @@ static int ct_func(struct gen *g, unsigned int func)
 
 	if (!o)
 		return -EINVAL;
+	/*
+	 * ct_count() runs from chain functions, cl_step() below it: the
+	 * generator's call depth accounting gives every such frame 32 bytes
+	 * (gen_internal.h), so that the combined stack stays within 512.
+	 */
+	if ((func == CT_F_COUNT || func == CT_F_STEP) && o->stack[func] > 32)
+		return ipt2bpf_diag_set(g->diag, -EOPNOTSUPP,
+					"connection tracker: %s uses %u bytes of stack, more than "
+					"the 32 of a subprogram (a different clang?)",
+					ct_func_names[func], o->stack[func]);
 	id = gen_modfunc_get(g, ct_prog_names[func], ct_emit_func, &ct_refs[which][func]);
 	/*
 	 * ct_in() and ct_count() are global (BTF linkage): the verifier checks
