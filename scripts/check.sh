@@ -236,7 +236,7 @@ setup() {
 export -f step_dropin
 export -f step_security
 export -f step_ext step_dumps
-export -f step_ct
+export -f step_ct step_opt
 export -f run_script step_build step_kconfig step_unit step_unit_asan step_capture step_elf \
 	step_diff step_corpus step_runtime step_atomic step_cli step_fuzz step_lint step_qemu step_limits \
 	step_logrej
