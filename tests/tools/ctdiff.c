@@ -732,9 +732,12 @@ static int run_kernel(const char *pcap_path, const char *chains_path, const char
 			start = mono_us();
 		}
 		due = start + (ts - first_ts);
-		while (mono_us() < due) {
-			uint64_t left = due - mono_us();
+		for (;;) {
+			/* one reading: a second one may already be past due (slow guests) */
+			uint64_t now = mono_us(), left = due > now ? due - now : 0;
 
+			if (!left)
+				break;
 			usleep(left > 1000 ? (useconds_t)(left - 500) : 100);
 		}
 		if (table_read(ctl, &t))
