@@ -1471,6 +1471,14 @@ out:
 	return 0;
 }
 
+void *gen_mod_priv(const struct gen *g, const struct ipt2bpf_mod *m)
+{
+	for (unsigned int i = 0; i < g->n_used; i++)
+		if (g->used[i] == m)
+			return g->mod_priv[i];
+	return NULL;
+}
+
 int gen_refuse(struct gen *g, unsigned int ti, unsigned int idx, const char *fmt, ...)
 {
 	char where[128], msg[768];

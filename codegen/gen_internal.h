@@ -268,6 +268,8 @@ int gen_map_get(struct gen *g, const char *name, enum bpf_map_type type, uint32_
 		uint32_t value, uint32_t max, uint32_t flags, bool shared);
 /* Module m's hooks run in every program; *priv (may be NULL) is its private slot. */
 int gen_mod_use(struct gen *g, const struct ipt2bpf_mod *m, void ***priv);
+/* Module m's private slot's contents (see gen_mod_use()), or NULL if m is not in use. */
+void *gen_mod_priv(const struct gen *g, const struct ipt2bpf_mod *m);
 /* -EOPNOTSUPP with "<table>/<chain>#<n>: <message>" in the diag. */
 __attribute__((format(printf, 4, 5))) int gen_refuse(struct gen *g, unsigned int table,
 						    unsigned int entry, const char *fmt, ...);

@@ -104,10 +104,7 @@ static int audit_prepare(struct gen *g, unsigned int ti, unsigned int idx, const
 
 static const struct audit_priv *priv_get(struct gen *g)
 {
-	for (unsigned int i = 0; i < g->n_used; i++)
-		if (g->used[i] == &mod_audit)
-			return g->mod_priv[i];
-	return NULL;
+	return gen_mod_priv(g, &mod_audit);
 }
 
 /* R0 = &map[0], or jump to l_none.  Clobbers R1-R5. */

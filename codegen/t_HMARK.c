@@ -136,10 +136,7 @@ static int hmark_prepare(struct gen *g, unsigned int ti, unsigned int idx, const
 
 static const struct hmark_priv *priv_get(struct gen *g)
 {
-	for (unsigned int i = 0; i < g->n_used; i++)
-		if (g->used[i] == &mod_hmark)
-			return g->mod_priv[i];
-	return NULL;
+	return gen_mod_priv(g, &mod_hmark);
 }
 
 /* R0 = the per-CPU scratch value, or jump to l_none.  Clobbers R1-R5. */

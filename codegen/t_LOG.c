@@ -113,10 +113,7 @@ static int log_prepare(struct gen *g, unsigned int ti, unsigned int idx, const v
 
 static const struct log_priv *priv_get(struct gen *g)
 {
-	for (unsigned int i = 0; i < g->n_used; i++)
-		if (g->used[i] == &mod_LOG)
-			return g->mod_priv[i];
-	return NULL;
+	return gen_mod_priv(g, &mod_LOG);
 }
 
 /* R0 = the per-CPU scratch record, or jump to l_none.  Clobbers R1-R5. */

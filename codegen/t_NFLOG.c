@@ -122,10 +122,7 @@ static int nflog_prepare(struct gen *g, unsigned int ti, unsigned int idx, const
 
 static const struct nflog_priv *priv_get(struct gen *g)
 {
-	for (unsigned int i = 0; i < g->n_used; i++)
-		if (g->used[i] == &mod_nflog)
-			return g->mod_priv[i];
-	return NULL;
+	return gen_mod_priv(g, &mod_nflog);
 }
 
 /*

@@ -295,10 +295,7 @@ static int reject_emit(struct gen *g, unsigned int ti, unsigned int idx,
 
 static const struct rej_priv *priv_get(struct gen *g)
 {
-	for (unsigned int i = 0; i < g->n_used; i++)
-		if (g->used[i] == &mod_REJECT)
-			return g->mod_priv[i];
-	return NULL;
+	return gen_mod_priv(g, &mod_REJECT);
 }
 
 /* bpf_skb_load_bytes(skb, R2, R8 + to, len): R2 must hold the offset. Jumps to l_fail on error. */
