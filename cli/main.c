@@ -30,8 +30,15 @@ static void usage(FILE *f)
 		"Usage: %s [OPTIONS] RULES.v4 -o PROG.o\n"
 		"       %s trace RULES.v4 --pcap FILE [--chain INPUT|FORWARD|OUTPUT] [--in IF]\n"
 		"                    [--out IF] [--json]\n"
-		"       %s load RULES.v4 [--mode tc|xdp] | unload | status [--json]\n"
-		"       %s conntrack [-L | -S | -F] [--json]   the connection tracker's table\n"
+		"       %s load RULES.v4 [--mode tc|xdp]              attach in this netns\n"
+		"       %s status [--json] [--list]                   what is loaded, counters\n"
+		"       %s unload                                     detach and remove\n"
+		"       %s conntrack [-L | -S | -F] [--json]          the connection tracker's table\n"
+		"       %s recent [-n NAME] [--list | --add ADDR | --remove ADDR | --flush]\n"
+		"       %s log [--follow] [--syslog | --raw]          what LOG rules logged\n"
+		"       %s labels [--json] [--denials]                SECMARK label ids\n"
+		"       %s selinux-bridge                             label-to-SECMARK rules\n"
+		"Each subcommand has its own --help.\n"
 		"\n"
 		"Compiles the filter and security tables of an iptables-save file into eBPF\n"
 		"programs (TC ingress 'classifier', TC egress 'tc', or 'xdp') in a BPF ELF "
@@ -63,7 +70,8 @@ static void usage(FILE *f)
 		"\n"
 		"Exit status: 0 success, 1 refused rule set or failure, 2 usage or invalid input.\n"
 		"See ipt2bpf(8).\n",
-		cli_prog, cli_prog, cli_prog, cli_prog);
+		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog,
+		cli_prog);
 }
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)

@@ -78,6 +78,25 @@ expect "chain loop (kernel: ELOOP)" 2 "[Ll]oop" -- "$IPT2BPF" "$tmp/loop.v4" --d
 expect "trace: bad chain" 2 "unknown chain" -- "$IPT2BPF" trace "$tmp/good.v4" --pcap "$tmp/good.v4" --chain PREROUTING
 expect "trace: not a pcap" 2 "not a pcap" -- "$IPT2BPF" trace "$tmp/good.v4" --pcap "$tmp/good.v4"
 
+# Every subcommand main.c dispatches is listed in `ipt2bpf --help`, in the man
+# page, and answers its own --help with a usage and exit 0.
+"$IPT2BPF" --help >"$tmp/help" 2>&1 || { echo "FAIL --help: exit $?"; fail=$((fail + 1)); }
+subs=$(grep -o 'strcmp(argv\[1\], "[a-z-]*")' cli/main.c | sed 's/.*"\(.*\)")/\1/' | sort -u)
+[ -n "$subs" ] || { echo "FAIL no subcommands found in cli/main.c"; fail=$((fail + 1)); }
+for sub in $subs; do
+	if ! grep -Eq "^( *Usage:)? *ipt2bpf $sub( |\$)" "$tmp/help"; then
+		echo "FAIL --help does not list the subcommand '$sub'"; fail=$((fail + 1)); continue
+	fi
+	if ! sed 's/\\-/-/g' doc/ipt2bpf.8 | grep -Eq "^\.SS (.*[ ,])?$sub(,|\$)"; then
+		echo "FAIL doc/ipt2bpf.8 does not document the subcommand '$sub'"; fail=$((fail + 1)); continue
+	fi
+	"$IPT2BPF" "$sub" --help >"$tmp/out" 2>&1; rc=$?
+	if [ "$rc" -ne 0 ] || ! grep -q "Usage: .*$sub" "$tmp/out"; then
+		echo "FAIL $sub --help: exit $rc"; sed 's/^/    /' "$tmp/out" | head -3; fail=$((fail + 1)); continue
+	fi
+	pass=$((pass + 1))
+done
+
 # Blobs: a good one first, then damaged copies.
 if "$IPT2BPF" "$tmp/good.v4" --save-blobs "$tmp" >/dev/null 2>"$tmp/err" && [ -s "$tmp/filter.blob" ]; then
 	pass=$((pass + 1))
