@@ -33,7 +33,7 @@ static void usage(FILE *f)
 		"       %s load RULES.v4 [--mode tc|xdp]              attach in this netns\n"
 		"       %s status [--json] [--list]                   what is loaded, counters\n"
 		"       %s unload                                     detach and remove\n"
-		"       %s conntrack [-L | -S | -F] [--json]          the connection tracker's table\n"
+		"       %s conntrack [-L | -S | -F] [--json]          connections tracked\n"
 		"       %s recent [-n NAME] [--list | --add ADDR | --remove ADDR | --flush]\n"
 		"       %s log [--follow] [--syslog | --raw]          what LOG rules logged\n"
 		"       %s labels [--json] [--denials]                SECMARK label ids\n"
@@ -70,8 +70,8 @@ static void usage(FILE *f)
 		"\n"
 		"Exit status: 0 success, 1 refused rule set or failure, 2 usage or invalid input.\n"
 		"See ipt2bpf(8).\n",
-		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog,
-		cli_prog);
+		cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog,
+		cli_prog, cli_prog);
 }
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
