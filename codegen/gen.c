@@ -1058,6 +1058,67 @@ static int emit_hook(struct gen *g, int hook, int l_pass, int l_verdict)
 	return 0;
 }
 
+/* Does @insn write @reg (calls clobber R0-R5 only)? */
+static bool insn_writes(const struct bpf_insn *insn, int reg)
+{
+	switch (BPF_CLASS(insn->code)) {
+	case BPF_ALU:
+	case BPF_ALU64:
+	case BPF_LDX:
+	case BPF_LD:
+		return insn->dst_reg == reg;
+	case BPF_STX:
+		if (BPF_MODE(insn->code) != BPF_ATOMIC || !(insn->imm & BPF_FETCH))
+			return false;
+		return insn->imm == BPF_CMPXCHG ? reg == BPF_REG_0 : insn->src_reg == reg;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The main function reaches gen_pkt through R6 = R10 + FP_PKT.  Verifiers
+ * before 6.8 follow a stack slot's precision only through R10-based spills
+ * and fills: a bounded value stored through R6 and branched on after a reload
+ * stays imprecise, state pruning then merges paths it must keep apart, and
+ * dead-code elimination removes what only the merged-away paths reach (Debian
+ * 12's 6.1 dropped the IP option walk that way).  R6 never changes after its
+ * setup, so every access through it is rewritten to the same address through
+ * R10.  Returns how many were rewritten, or -1 if R6 is written again.
+ */
+int gen_rebase_main_pkt(struct bpf_insn *insn, uint32_t n, uint32_t setup_end)
+{
+	int rewritten = 0;
+
+	for (uint32_t i = setup_end; i < n; i++) {
+		if (insn_writes(&insn[i], BPF_REG_6))
+			return -1;
+		if (insn[i].code == (BPF_LD | BPF_DW | BPF_IMM))
+			i++; /* the second half is no instruction */
+	}
+	for (uint32_t i = setup_end; i < n; i++) {
+		uint8_t cls = BPF_CLASS(insn[i].code);
+
+		if (insn[i].code == (BPF_LD | BPF_DW | BPF_IMM)) {
+			i++;
+			continue;
+		}
+		if (cls == BPF_LDX && BPF_MODE(insn[i].code) == BPF_MEM &&
+		    insn[i].src_reg == BPF_REG_6) {
+			insn[i].src_reg = BPF_REG_10;
+		} else if ((cls == BPF_STX || cls == BPF_ST) && insn[i].dst_reg == BPF_REG_6 &&
+			   (BPF_MODE(insn[i].code) == BPF_MEM ||
+			    BPF_MODE(insn[i].code) == BPF_ATOMIC)) {
+			insn[i].dst_reg = BPF_REG_10;
+		} else {
+			continue;
+		}
+		insn[i].off = (int16_t)(insn[i].off + FP_PKT);
+		rewritten++;
+	}
+	return rewritten;
+}
+
 static int emit_main(struct gen *g, const struct ipt2bpf_prog *prog, const struct gen_flavour *fl)
 {
 	int l_pass = LABEL(), l_verdict = LABEL(), l_classified = LABEL(), l_accept = LABEL();
@@ -1313,6 +1374,12 @@ static int build_prog(struct gen *g, struct ipt2bpf_prog *prog, const struct gen
 	if (err)
 		goto out;
 	p.funcs[0].len = p.e.n;
+	/* The first three instructions set R9 and R6. */
+	if (!p.e.err && gen_rebase_main_pkt(p.e.insns, p.e.n, 3) < 0) {
+		err = ipt2bpf_diag_set(g->diag, -EINVAL, "%s: R6 changes in the main function",
+				       prog->name);
+		goto out;
+	}
 	for (p.cur = 1; p.cur < p.n_funcs; p.cur++) {
 		struct gen_ctx c = {.ret_label = -1};
 		unsigned int id = p.cur;

@@ -59,6 +59,9 @@ void gen_emit_release(struct gen_emit *e);
 void gen_emit_mark(const struct gen_emit *e, struct gen_mark *m);
 void gen_emit_rollback(struct gen_emit *e, const struct gen_mark *m);
 
+/* Main function: gen_pkt accesses through R6 become R10-based (see gen.c); -1 if R6 changes. */
+int gen_rebase_main_pkt(struct bpf_insn *insn, uint32_t n, uint32_t setup_end);
+
 void gen_insn(struct gen_emit *e, struct bpf_insn insn);
 #define EMIT(e, insn) gen_insn((e), (insn))
 int gen_label_new(struct gen_emit *e);
