@@ -105,9 +105,11 @@ $(O)/codegen/ct_blob.o: codegen/ct_blob.S $(O)/codegen/ct_tc.bpf.o $(O)/codegen/
 
 # Static pattern rules: unit tests and tools share $(O)/tests/, so each list
 # gets its own recipe instead of two competing implicit rules.
-$(UNIT_BINS): $(O)/tests/%: $(O)/tests/unit/%.o $(O)/libipt2bpf.a
+# tests/unit/rig.c: the IR and packet builders the BPF unit tests share.
+UNIT_RIG := $(O)/tests/unit/rig.o
+$(UNIT_BINS): $(O)/tests/%: $(O)/tests/unit/%.o $(UNIT_RIG) $(O)/libipt2bpf.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(WHOLE) $(LIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $< $(UNIT_RIG) $(WHOLE) $(LIBS) -lcmocka
 
 # The differential-test tools (tests/diff/run.sh) use nothing from the
 # library: they link alone and stay buildable while it is not.
@@ -220,4 +222,4 @@ clean:
 -include $(O)/codegen/ct_tc.bpf.d $(O)/codegen/ct_xdp.bpf.d
 -include $(patsubst %.o,%.d,$(LIB_OBJS) $(CLI_OBJS) $(SHIM_OBJS) $(O)/umh/daemon_main.o \
 	   $(DROPIN_BINS:%=%.o) $(O)/pic/translator/ext.o $(O)/pic/translator/mod.o \
-	   $(UNIT_BINS:$(O)/tests/%=$(O)/tests/unit/%.o) $(TOOL_BINS:$(O)/tests/%=$(O)/tests/tools/%.o))
+	   $(UNIT_BINS:$(O)/tests/%=$(O)/tests/unit/%.o) $(UNIT_RIG) $(TOOL_BINS:$(O)/tests/%=$(O)/tests/tools/%.o))

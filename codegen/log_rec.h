@@ -12,6 +12,7 @@
 #ifndef IPT2BPF_LOG_REC_H
 #define IPT2BPF_LOG_REC_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/if_ether.h>
 #include <linux/netfilter/xt_LOG.h>
@@ -71,5 +72,34 @@ struct ipt2bpf_log_rec {
 	};
 	uint8_t data[IPT2BPF_LOG_DATA];
 };
+
+/*
+ * Code generation (codegen/t_LOG.c): what the LOG, NFLOG and AUDIT targets
+ * share to fill in and send the record.  Not for the log reader.
+ */
+struct gen;
+
+/*
+ * LOG's maps and per-packet prologue, as for a LOG rule without options:
+ * the prepare step of a target that sends the record.
+ */
+int gen_log_prepare(struct gen *g, unsigned int table, unsigned int entry);
+
+/*
+ * In a chain function: R0 = the per-CPU scratch record (the packet's part
+ * filled in by the prologue), or jump to l_none.  -ENOENT when
+ * gen_log_prepare() did not run for this program set.
+ */
+int gen_log_scratch(struct gen *g, int l_none);
+
+/*
+ * Stamps the rule into the record reg points to (kind, unless LOG; table,
+ * entry, the mark; len bytes of opt at offset opt_off, a multiple of 4) and
+ * sends it to the ring buffer.  A kind other than LOG is set back to LOG
+ * afterwards, since a later LOG rule stamps only its own options: reg must
+ * then survive the helper call (R6-R9).  Clobbers R0-R5.
+ */
+void gen_log_send(struct gen *g, int reg, uint8_t kind, unsigned int table, unsigned int entry,
+		  int16_t opt_off, const void *opt, size_t len);
 
 #endif

@@ -17,15 +17,11 @@
 #include <stdio.h>
 #include <linux/netfilter/xt_dccp.h>
 
-#include "gen_pre.h"
+#include "hdropt.h"
 
 #define DCCP_HDR 12 /* struct dccp_hdr */
 
-/* Walk state (offsets from the pointer the callback gets). */
-#define ST_I	  (GEN_LOOP_USER + 0)  /* u32: option byte being looked at */
-#define ST_OPTLEN (GEN_LOOP_USER + 4)  /* u32 */
-#define ST_BASE	  (GEN_LOOP_USER + 8)  /* u32: datagram offset of the options */
-#define ST_FOUND  (GEN_LOOP_USER + 12) /* u32 */
+#define ST_FOUND GEN_HO_USER /* u32 in the walk's state */
 
 static int dccp_check(const struct ipt2bpf_table *t, const struct ipt2bpf_entry *e,
 		      const void *data, size_t len, uint8_t revision, char *why, size_t whylen)
@@ -68,53 +64,22 @@ static void dccp_dump(FILE *f, const void *data, size_t len, uint8_t revision)
 			i->option);
 }
 
-/* One step of dccp_find_option(); R1 = index, R2 = loop state; arg: the option. */
-static int dccp_cb(struct gen *g, const void *arg)
+/* dccp_find_option()'s test of a kind (R1): arg is the option looked for. */
+static void dccp_visit(struct gen *g, const void *arg, int l_stop)
 {
 	const struct xt_dccp_info *i = arg;
-	int l_stop = LABEL(), l_one = LABEL(), l_store = LABEL();
+	int l_no = LABEL();
 
-	E(BPF_MOV64_REG(BPF_REG_6, BPF_REG_2));
-	E(BPF_LDX_MEM(BPF_DW, BPF_REG_9, BPF_REG_6, GEN_LOOP_CTX));
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_7, BPF_REG_6, ST_I));
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_8, BPF_REG_6, ST_OPTLEN));
-	EJ(BPF_JMP_REG(BPF_JGE, BPF_REG_7, BPF_REG_8, 0), l_stop);
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_6, ST_BASE));
-	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_2, BPF_REG_7));
-	gen_pre_bytes(g, BPF_REG_9, BPF_REG_2, 0, -8, 1, l_stop);
-	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_10, -8));
-	{
-		int l_no = LABEL();
+	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_1, i->option, 0), l_no);
+	E(BPF_ST_MEM(BPF_W, BPF_REG_6, ST_FOUND, 1));
+	EJ(BPF_JMP_A(0), l_stop);
+	BIND(l_no);
+}
 
-		EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_1, i->option, 0), l_no);
-		E(BPF_ST_MEM(BPF_W, BPF_REG_6, ST_FOUND, 1));
-		EJ(BPF_JMP_A(0), l_stop);
-		BIND(l_no);
-	}
-	/* if (op[i] < 2 || i == optlen - 1) i++; else i += op[i + 1] ? : 1; */
-	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_1, 2, 0), l_one);
-	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_7));
-	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, 1));
-	EJ(BPF_JMP_REG(BPF_JEQ, BPF_REG_2, BPF_REG_8, 0), l_one);
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, ST_BASE));
-	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_2, BPF_REG_1));
-	gen_pre_bytes(g, BPF_REG_9, BPF_REG_2, 0, -8, 1, l_stop);
-	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_10, -8));
-	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_one);
-	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_7, BPF_REG_1));
-	EJ(BPF_JMP_A(0), l_store);
-	BIND(l_one);
-	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_7, 1));
-	BIND(l_store);
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, GEN_LOOP_ZERO));
-	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_7, BPF_REG_1));
-	E(BPF_STX_MEM(BPF_W, BPF_REG_6, BPF_REG_7, ST_I));
-	E(BPF_MOV64_IMM(BPF_REG_0, 0));
-	E(BPF_EXIT_INSN());
-	BIND(l_stop);
-	E(BPF_MOV64_IMM(BPF_REG_0, 1));
-	E(BPF_EXIT_INSN());
-	return g->p->e.err;
+/* One step of dccp_find_option(); R1 = index, R2 = loop state; arg: the match. */
+static int dccp_cb(struct gen *g, const void *arg)
+{
+	return gen_hdropt_find(g, -8, dccp_visit, arg);
 }
 
 /*
@@ -181,25 +146,25 @@ static int dccp_eval(struct gen *g, const void *data, uint8_t revision, int l_no
 	/* dccp_find_option(): doff * 4 against the header, then the walk. */
 	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_10, FP_TMP));
 	dccp_hdr_len(g);
-	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_SCR + ST_BASE)); /* hdrlen, for now */
+	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_SCR + GEN_HO_BASE)); /* hdrlen, for now */
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, PKT(thoff)));
 	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_1, 4));
 	gen_pre_bytes(g, BPF_REG_9, BPF_REG_1, 0, FP_TMP, 1, l_drop);
 	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_10, FP_TMP));
 	E(BPF_ALU64_IMM(BPF_LSH, BPF_REG_1, 2)); /* doff * 4 */
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_10, FP_SCR + ST_BASE));
+	E(BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_10, FP_SCR + GEN_HO_BASE));
 	EJ(BPF_JMP_REG(BPF_JLT, BPF_REG_1, BPF_REG_2, 0), l_hot);
 	EJ(BPF_JMP_REG(BPF_JEQ, BPF_REG_1, BPF_REG_2, 0), l_false); /* no options */
 	/* the options, all of them in the packet: thoff + doff * 4 <= skb->len */
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_3, BPF_REG_6, PKT(l4len)));
 	EJ(BPF_JMP_REG(BPF_JLT, BPF_REG_3, BPF_REG_1, 0), l_hot);
 	E(BPF_ALU64_REG(BPF_SUB, BPF_REG_1, BPF_REG_2));
-	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, FP_SCR + ST_OPTLEN));
+	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, FP_SCR + GEN_HO_OPTLEN));
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_3, BPF_REG_6, PKT(thoff)));
 	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_3, BPF_REG_2));
-	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_3, FP_SCR + ST_BASE));
+	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_3, FP_SCR + GEN_HO_BASE));
 	E(GEN_PRE_ZERO(BPF_REG_3));
-	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_3, FP_SCR + ST_I));
+	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_3, FP_SCR + GEN_HO_I));
 	E(BPF_ST_MEM(BPF_W, BPF_REG_10, FP_SCR + ST_FOUND, 0));
 	/* Every step moves on by at least one byte: optlen steps are enough. */
 	err = gen_pre_loop(g, "ipt_cb_dccp", BPF_REG_1, dccp_cb, data);

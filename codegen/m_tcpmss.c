@@ -12,17 +12,13 @@
 #include <stdio.h>
 #include <linux/netfilter/xt_tcpmss.h>
 
-#include "gen_pre.h"
+#include "hdropt.h"
 
 #define TCP_HDR	   20
 #define OPT_MSS	   2
 #define OPTLEN_MSS 4
 
-/* Loop state (offsets from the pointer the callback gets). */
-#define ST_I	  (GEN_LOOP_USER + 0)  /* u32: option byte being looked at */
-#define ST_OPTLEN (GEN_LOOP_USER + 4)  /* u32 */
-#define ST_BASE	  (GEN_LOOP_USER + 8)  /* u32: datagram offset of the options */
-#define ST_RESULT (GEN_LOOP_USER + 12) /* u32: 0x10000 | mss once found, else 0 */
+#define ST_RESULT GEN_HO_USER /* u32 in the walk's state: 0x10000 | mss once found, else 0 */
 
 static void tcpmss_dump(FILE *f, const void *data, size_t len, uint8_t revision)
 {
@@ -34,28 +30,18 @@ static void tcpmss_dump(FILE *f, const void *data, size_t len, uint8_t revision)
 		fprintf(f, ":%u", i->mss_max);
 }
 
-/* One step of the walk; R1 = index, R2 = loop state. */
-static int tcpmss_cb(struct gen *g, const void *arg)
+/* The kind (R1, and at fp - 16): the first MSS option of length 4 that fits ends the walk. */
+static void tcpmss_visit(struct gen *g, const void *arg, int l_stop)
 {
-	int l_step = LABEL(), l_inc1 = LABEL(), l_store = LABEL(), l_stop = LABEL();
+	int l_step = LABEL();
 
 	(void)arg;
-	E(BPF_MOV64_REG(BPF_REG_6, BPF_REG_2));
-	E(BPF_LDX_MEM(BPF_DW, BPF_REG_9, BPF_REG_6, GEN_LOOP_CTX));
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_7, BPF_REG_6, ST_I));
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_8, BPF_REG_6, ST_OPTLEN));
-	EJ(BPF_JMP_REG(BPF_JGE, BPF_REG_7, BPF_REG_8, 0), l_stop);
-	/* kind = op[i], at fp - 16 */
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_6, ST_BASE));
-	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_2, BPF_REG_7));
-	gen_pre_bytes(g, BPF_REG_9, BPF_REG_2, 0, -16, 1, l_stop);
-	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_10, -16));
 	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_1, OPT_MSS, 0), l_step);
 	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_8));
 	E(BPF_ALU64_REG(BPF_SUB, BPF_REG_2, BPF_REG_7));
 	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_2, OPTLEN_MSS, 0), l_step);
 	/* op[i + 1..3]: length, MSS */
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_6, ST_BASE));
+	E(BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_6, GEN_HO_BASE));
 	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_2, BPF_REG_7));
 	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, 1));
 	gen_pre_bytes(g, BPF_REG_9, BPF_REG_2, 0, -8, 3, l_stop);
@@ -68,33 +54,15 @@ static int tcpmss_cb(struct gen *g, const void *arg)
 	E(BPF_ALU64_IMM(BPF_OR, BPF_REG_1, 0x10000));
 	E(BPF_STX_MEM(BPF_W, BPF_REG_6, BPF_REG_1, ST_RESULT));
 	EJ(BPF_JMP_A(0), l_stop);
-
-	/* if (op[i] < 2 || i == optlen - 1) i++; else i += op[i + 1] ? : 1; */
+	/* not it: on to the next option with the kind back in R1 */
 	BIND(l_step);
 	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_10, -16));
-	EJ(BPF_JMP_IMM(BPF_JLT, BPF_REG_1, 2, 0), l_inc1);
-	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_7));
-	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, 1));
-	EJ(BPF_JMP_REG(BPF_JEQ, BPF_REG_2, BPF_REG_8, 0), l_inc1);
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, ST_BASE));
-	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_2, BPF_REG_1));
-	gen_pre_bytes(g, BPF_REG_9, BPF_REG_2, 0, -8, 1, l_stop);
-	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_10, -8));
-	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_inc1);
-	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_7, BPF_REG_1));
-	EJ(BPF_JMP_A(0), l_store);
-	BIND(l_inc1);
-	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_7, 1));
-	BIND(l_store);
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, GEN_LOOP_ZERO));
-	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_7, BPF_REG_1));
-	E(BPF_STX_MEM(BPF_W, BPF_REG_6, BPF_REG_7, ST_I));
-	E(BPF_MOV64_IMM(BPF_REG_0, 0));
-	E(BPF_EXIT_INSN());
-	BIND(l_stop);
-	E(BPF_MOV64_IMM(BPF_REG_0, 1));
-	E(BPF_EXIT_INSN());
-	return g->p->e.err;
+}
+
+/* One step of the walk; R1 = index, R2 = loop state. */
+static int tcpmss_cb(struct gen *g, const void *arg)
+{
+	return gen_hdropt_find(g, -16, tcpmss_visit, arg);
 }
 
 static int tcpmss_eval(struct gen *g, const void *data, uint8_t revision, int l_no, int l_drop)
@@ -117,11 +85,11 @@ static int tcpmss_eval(struct gen *g, const void *data, uint8_t revision, int l_
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, PKT(l4len)));
 	EJ(BPF_JMP_REG(BPF_JLT, BPF_REG_1, BPF_REG_2, 0), l_drop);
 	E(BPF_ALU64_IMM(BPF_SUB, BPF_REG_2, TCP_HDR));
-	E(BPF_ST_MEM(BPF_W, BPF_REG_10, FP_SCR + ST_I, 0));
-	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_SCR + ST_OPTLEN));
+	E(BPF_ST_MEM(BPF_W, BPF_REG_10, FP_SCR + GEN_HO_I, 0));
+	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_2, FP_SCR + GEN_HO_OPTLEN));
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, PKT(thoff)));
 	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_1, TCP_HDR));
-	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, FP_SCR + ST_BASE));
+	E(BPF_STX_MEM(BPF_W, BPF_REG_10, BPF_REG_1, FP_SCR + GEN_HO_BASE));
 	E(BPF_ST_MEM(BPF_W, BPF_REG_10, FP_SCR + ST_RESULT, 0));
 	/* Every step moves on by at least one byte: optlen steps are enough. */
 	err = gen_pre_loop(g, "ipt_cb_tcpmss", BPF_REG_2, tcpmss_cb, NULL);

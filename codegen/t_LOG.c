@@ -25,6 +25,7 @@
 
 #include "gen_internal.h"
 #include "log_rec.h"
+#include "m_util.h"
 
 #define REC(field) ((int16_t)offsetof(struct ipt2bpf_log_rec, field))
 
@@ -111,20 +112,52 @@ static int log_prepare(struct gen *g, unsigned int ti, unsigned int idx, const v
 	return 0;
 }
 
+int gen_log_prepare(struct gen *g, unsigned int ti, unsigned int idx)
+{
+	static const struct xt_log_info plain; /* LOG without options: never refused */
+
+	return log_prepare(g, ti, idx, &plain, 0);
+}
+
 static const struct log_priv *priv_get(struct gen *g)
 {
 	return gen_mod_priv(g, &mod_LOG);
 }
 
-/* R0 = the per-CPU scratch record, or jump to l_none.  Clobbers R1-R5. */
-static void emit_scratch(struct gen *g, const struct log_priv *p, int l_none)
+int gen_log_scratch(struct gen *g, int l_none)
 {
-	E(BPF_ST_MEM(BPF_W, BPF_REG_10, FP_KEY, 0));
-	gen_ld_map(&g->p->e, BPF_REG_1, (unsigned int)p->scr);
-	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
-	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_KEY));
-	E(BPF_CALL_HELPER(BPF_FUNC_map_lookup_elem));
-	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), l_none);
+	const struct log_priv *p = priv_get(g);
+
+	if (!p)
+		return -ENOENT;
+	gen_array_elem(g, (unsigned int)p->scr, 0, l_none);
+	return 0;
+}
+
+void gen_log_send(struct gen *g, int reg, uint8_t kind, unsigned int ti, unsigned int idx,
+		  int16_t opt_off, const void *opt, size_t len)
+{
+	const struct log_priv *p = priv_get(g);
+	const unsigned char *o = opt;
+
+	if (!p) /* gen_log_scratch() said so already */
+		return;
+	if (kind != IPT2BPF_LOG_K_LOG)
+		E(BPF_ST_MEM(BPF_B, reg, REC(kind), kind));
+	E(BPF_ST_MEM(BPF_B, reg, REC(table), (int32_t)ti));
+	E(BPF_ST_MEM(BPF_W, reg, REC(entry), (int32_t)idx));
+	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, PKT(mark)));
+	E(BPF_STX_MEM(BPF_W, reg, BPF_REG_1, REC(mark)));
+	for (size_t off = 0; off + 4 <= len; off += 4)
+		E(BPF_ST_MEM(BPF_W, reg, opt_off + (int16_t)off, (int32_t)gen_u32(o + off)));
+	gen_ld_map(&g->p->e, BPF_REG_1, (unsigned int)p->rb);
+	E(BPF_MOV64_REG(BPF_REG_2, reg));
+	E(BPF_MOV64_IMM(BPF_REG_3, sizeof(struct ipt2bpf_log_rec)));
+	E(BPF_MOV64_IMM(BPF_REG_4, 0));
+	E(BPF_CALL_HELPER(BPF_FUNC_ringbuf_output));
+	/* A later LOG rule stamps its own options but not the kind. */
+	if (kind != IPT2BPF_LOG_K_LOG)
+		E(BPF_ST_MEM(BPF_B, reg, REC(kind), IPT2BPF_LOG_K_LOG));
 }
 
 /*
@@ -140,7 +173,7 @@ static int log_prologue(struct gen *g, int role)
 	(void)role;
 	if (!p)
 		return 0;
-	emit_scratch(g, p, l_done);
+	gen_array_elem(g, (unsigned int)p->scr, 0, l_done);
 	E(BPF_MOV64_REG(BPF_REG_8, BPF_REG_0));
 	E(BPF_ST_MEM(BPF_W, BPF_REG_8, REC(magic), IPT2BPF_LOG_MAGIC));
 	E(BPF_STX_MEM(BPF_B, BPF_REG_8, BPF_REG_7, REC(hook)));
@@ -201,26 +234,14 @@ static int log_prologue(struct gen *g, int role)
 static int log_emit(struct gen *g, unsigned int ti, unsigned int idx,
 		    const struct ipt2bpf_target *t, const struct gen_ctx *c)
 {
-	const struct log_priv *p = priv_get(g);
-	const unsigned char *info = t->data;
 	int l_done = LABEL();
 
 	(void)c;
-	if (!p)
+	if (gen_log_scratch(g, l_done))
 		return gen_refuse(g, ti, idx, "LOG: internal error: module not prepared");
-	emit_scratch(g, p, l_done);
-	E(BPF_ST_MEM(BPF_B, BPF_REG_0, REC(table), (int32_t)ti));
-	E(BPF_ST_MEM(BPF_W, BPF_REG_0, REC(entry), (int32_t)idx));
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, PKT(mark)));
-	E(BPF_STX_MEM(BPF_W, BPF_REG_0, BPF_REG_1, REC(mark)));
-	for (unsigned int off = 0; off < sizeof(struct xt_log_info); off += 4)
-		E(BPF_ST_MEM(BPF_W, BPF_REG_0, REC(info) + (int16_t)off,
-			     (int32_t)gen_u32(info + off)));
-	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_0));
-	gen_ld_map(&g->p->e, BPF_REG_1, (unsigned int)p->rb);
-	E(BPF_MOV64_IMM(BPF_REG_3, sizeof(struct ipt2bpf_log_rec)));
-	E(BPF_MOV64_IMM(BPF_REG_4, 0));
-	E(BPF_CALL_HELPER(BPF_FUNC_ringbuf_output));
+	/* The record stays in R0: nothing is called before the output. */
+	gen_log_send(g, BPF_REG_0, IPT2BPF_LOG_K_LOG, ti, idx, REC(info), t->data,
+		     sizeof(struct xt_log_info));
 	BIND(l_done);
 	return g->p->e.err;
 }

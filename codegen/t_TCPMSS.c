@@ -32,7 +32,8 @@
 #include <linux/netfilter/xt_TCPMSS.h>
 #include <linux/socket.h>
 
-#include "gen_pre.h"
+#include "hdropt.h"
+#include "m_util.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -145,12 +146,7 @@ static int tcpmss_tg_prepare(struct gen *g, unsigned int ti, unsigned int idx, c
 /* R0 = &ipt_tcpmss[0], or to l_none.  Clobbers R1-R5 and FP_KEY. */
 static void state_lookup(struct gen *g, int l_none)
 {
-	E(BPF_ST_MEM(BPF_W, BPF_REG_10, FP_KEY, 0));
-	gen_ld_map(&g->p->e, BPF_REG_1, (unsigned int)tcpmss_map(g));
-	E(BPF_MOV64_REG(BPF_REG_2, BPF_REG_10));
-	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_2, FP_KEY));
-	E(BPF_CALL_HELPER(BPF_FUNC_map_lookup_elem));
-	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), l_none);
+	gen_array_elem(g, (unsigned int)tcpmss_map(g), 0, l_none);
 }
 
 /* ------------------------------------------------------------ in the rule */
@@ -223,7 +219,7 @@ static int tcpmss_tg_emit(struct gen *g, unsigned int ti, unsigned int idx,
 /* One step of the options walk of tcpmss_mangle_packet(); R1 = index, R2 = state. */
 static int walk_cb(struct gen *g, const void *arg)
 {
-	int l_stop = LABEL(), l_step = LABEL(), l_one = LABEL(), l_store = LABEL();
+	int l_stop = LABEL(), l_step = LABEL(), l_one = LABEL();
 
 	(void)arg;
 	E(BPF_MOV64_REG(BPF_REG_6, BPF_REG_2));
@@ -250,20 +246,7 @@ static int walk_cb(struct gen *g, const void *arg)
 	/* optlen(): 1 for EOL, NOP and a zero length, else the length */
 	BIND(l_step);
 	EJ(BPF_JMP_IMM(BPF_JLE, BPF_REG_1, 1, 0), l_one);
-	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_2, 0, 0), l_one);
-	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_7, BPF_REG_2));
-	EJ(BPF_JMP_A(0), l_store);
-	BIND(l_one);
-	E(BPF_ALU64_IMM(BPF_ADD, BPF_REG_7, 1));
-	BIND(l_store);
-	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_6, GEN_LOOP_ZERO));
-	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_7, BPF_REG_1));
-	E(BPF_STX_MEM(BPF_W, BPF_REG_6, BPF_REG_7, W_I));
-	E(BPF_MOV64_IMM(BPF_REG_0, 0));
-	E(BPF_EXIT_INSN());
-	BIND(l_stop);
-	E(BPF_MOV64_IMM(BPF_REG_0, 1));
-	E(BPF_EXIT_INSN());
+	gen_hdropt_next(g, BPF_REG_2, W_I, l_one, l_stop);
 	return g->p->e.err;
 }
 
