@@ -217,6 +217,7 @@ static int cmd_compile(int argc, char **argv)
 	 * (codegen/opt.h): straight-line code only; `ipt2bpf load` optimises.
 	 */
 	gopts.no_optimise = true;
+	gopts.object = true;
 	rc = ipt2bpf_gen((const struct ipt2bpf_table *const *)tables.tables, tables.n_tables,
 			 &gopts, &ps, &d);
 	if (rc) {

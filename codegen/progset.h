@@ -136,6 +136,8 @@ struct ipt2bpf_gen_opts {
 	bool trace; /* emit IPT2BPF_P_TRACE programs (one per hook) as well */
 	/* Straight-line code for every rule: no map-backed segments (codegen/opt.h). */
 	bool no_optimise;
+	/* For an ELF object (-o): refuse what depends on the running kernel's layout. */
+	bool object;
 	/* SECMARK labels and their sinks (codegen/secpolicy.h); NULL: none given. */
 	const struct ipt2bpf_secopts *sec;
 };
