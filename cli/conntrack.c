@@ -129,7 +129,11 @@ static void print_entry(FILE *f, const struct gen_ct_entry *e, uint64_t now, boo
 			e->status & IPS_SEEN_REPLY ? "true" : "false",
 			e->status & IPS_ASSURED ? "true" : "false",
 			e->status & IPS_CONFIRMED ? "true" : "false");
-		fprintf(f, ",\"mark\":%u,\"secmark\":%u}\n", e->mark, e->secmark);
+		fprintf(f, ",\"mark\":%u,\"secmark\":%u,\"labels\":[", e->mark, e->secmark);
+		for (unsigned int b = 0, n = 0; b < 128; b++)
+			if (e->labels[b / 64] >> (b % 64) & 1)
+				fprintf(f, "%s%u", n++ ? "," : "", b);
+		fprintf(f, "]}\n");
 		return;
 	}
 	fprintf(f, "%-8s %u %llu ", proto_name(e->proto), e->proto, (unsigned long long)left);
@@ -141,7 +145,24 @@ static void print_entry(FILE *f, const struct gen_ct_entry *e, uint64_t now, boo
 	print_tuple(f, e, true);
 	if (e->status & IPS_ASSURED)
 		fprintf(f, "[ASSURED] ");
-	fprintf(f, "mark=%u secmark=%u use=1\n", e->mark, e->secmark);
+	fprintf(f, "mark=%u secmark=%u ", e->mark, e->secmark);
+	/* connlabel bits, as conntrack -o labels without names: 128 bits in hex */
+	if (e->labels[0] || e->labels[1])
+		fprintf(f, "labels=0x%016llx%016llx ", (unsigned long long)e->labels[1],
+			(unsigned long long)e->labels[0]);
+	fprintf(f, "use=1\n");
+}
+
+/* The pinned table's entries are not this binary's struct gen_ct_entry (lookups would overflow). */
+static bool ct_layout_differs(int fd)
+{
+	struct bpf_map_info info = {0};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return false; /* the lookups will say */
+	return info.key_size != sizeof(struct gen_ct_key) ||
+	       info.value_size != sizeof(struct gen_ct_entry);
 }
 
 /* Every live connection of the map; the count on success. */
@@ -155,6 +176,7 @@ static int ct_list(int fd, uint64_t now, bool json, FILE *f)
 	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
 		first = false;
 		key = next;
+		memset(&e, 0, sizeof(e));
 		if (bpf_map_lookup_elem(fd, &key, &e))
 			continue; /* gone meanwhile */
 		if (e.expires <= now)
@@ -342,6 +364,13 @@ int cli_conntrack(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	stats_fd = ipt2bpf_rt_shared_map(rt, GEN_CT_STATS_MAP);
+	if (cmd != 'F' && ct_layout_differs(map_fd)) {
+		fprintf(stderr,
+			"%s conntrack: the connection table in %s has another layout (an older or "
+			"newer ipt2bpf loaded it); loading a rule set with this one replaces it\n",
+			cli_prog, ipt2bpf_rt_dir(rt));
+		return CLI_EXIT_FAIL;
+	}
 	switch (cmd) {
 	case 'L': {
 		int n = ct_list(map_fd, mono_ns(), json, stdout);

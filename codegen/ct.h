@@ -91,7 +91,13 @@ struct gen_ct_entry {
 	__u8 retrans;
 	__u8 pad[3];
 	__u64 tmo_ns; /* pending: timeout to add to the confirm time */
+	/*
+	 * nf_conn_acct: per direction (IP_CT_DIR_*), updated where the
+	 * kernel's nf_ct_refresh_acct()/nf_ct_kill_acct() run, skb->len =
+	 * the IP datagram's length (-m connbytes, m_connbytes.c).
+	 */
 	__u64 packets[2], bytes[2];
+	__u64 labels[2]; /* nf_conn_labels: bit n = labels[n / 64] >> n % 64 (-m connlabel) */
 };
 
 /*
@@ -160,6 +166,7 @@ struct gen_ct_scratch {
 
 #define GEN_CTS_PENDING 0x1 /* ent is a new connection, inserted on ACCEPT */
 #define GEN_CTS_FOUND	0x2 /* key names an existing connection */
+#define GEN_CTS_LABELS	0x4 /* connlabel --set changed ent.labels: ct_confirm() stores them */
 
 /*
  * Timeouts in seconds, as the nf_conntrack_*_timeout* sysctls; a cfg whose

@@ -9,7 +9,7 @@
  *                              connection, prepare a new one
  *   ct_confirm(pkt, accepted)  __nf_conntrack_confirm(): insert the new
  *                              connection if the rules accepted it; store
- *                              connmark/secmark changes
+ *                              connmark/secmark/connlabel changes
  *
  * ct_in() is a global function (BTF linkage global: the verifier checks it
  * once per program, whatever the callers' states) with the one argument
@@ -441,7 +441,12 @@ INLINE __u8 tuple_dir(const struct gen_ct_entry *e, const struct tuple *t)
 
 /* ------------------------------------------------------------ TCP */
 
-enum { R_ACCEPT, R_INVALID, R_IGNORE, R_REPEAT, R_KILL };
+/*
+ * R_NOACCT: accepted without nf_ct_refresh_acct() (a SYN retransmitted
+ * before any reply: neither the timeout nor the counters move).  R_IGNORE
+ * does not count either; R_KILL does (nf_ct_kill_acct()).
+ */
+enum { R_ACCEPT, R_INVALID, R_IGNORE, R_REPEAT, R_KILL, R_NOACCT };
 
 INLINE void tcp_init_sender(const struct tcpinfo *ti, struct gen_ct_tcp_seen *sender,
 			    struct gen_ct_tcp_seen *receiver, __u32 dir)
@@ -794,7 +799,7 @@ in_window:
 		if (ti->flags & TH_RST)
 			return R_KILL; /* only a RST came back: not a connection */
 		if (index == TCP_SYN_SET && old_state == TCP_CONNTRACK_SYN_SENT)
-			return R_ACCEPT; /* no timeout renewal on SYN retransmits */
+			return R_NOACCT; /* no timeout renewal on SYN retransmits */
 		if (new_state == TCP_CONNTRACK_ESTABLISHED && timeout > t_unack)
 			timeout = t_unack;
 	} else if (!(e->status & IPS_ASSURED) &&
@@ -1208,12 +1213,19 @@ CT_FUNC int ct_in(struct gen_ct_pkt *pkt)
 		tmo = timeout_ns(cfg, GEN_CT_T_GENERIC);
 	}
 
-	if (dir == IP_CT_DIR_REPLY) {
-		ne->packets[1]++;
-		ne->bytes[1] += pkt->tot_len;
-	} else {
-		ne->packets[0]++;
-		ne->bytes[0] += pkt->tot_len;
+	/*
+	 * Accounting where the protocol trackers call nf_ct_refresh_acct() or
+	 * nf_ct_kill_acct(), a new connection's first packet included; skb->len
+	 * there is the datagram's length (INVALID packets returned above).
+	 */
+	if (res == R_ACCEPT || res == R_KILL) {
+		if (dir == IP_CT_DIR_REPLY) {
+			ne->packets[1]++;
+			ne->bytes[1] += pkt->tot_len;
+		} else {
+			ne->packets[0]++;
+			ne->bytes[0] += pkt->tot_len;
+		}
 	}
 	if (!found) {
 		ne->tmo_ns = tmo;
@@ -1559,7 +1571,8 @@ CT_FUNC int ct_confirm(struct gen_ct_pkt *pkt, __u32 accepted)
 		return 0;
 	}
 	if ((scr->flags & GEN_CTS_FOUND) &&
-	    (pkt->mod_flags & (GEN_CT_PF_CT_MARK | GEN_CT_PF_CT_SECMARK))) {
+	    ((pkt->mod_flags & (GEN_CT_PF_CT_MARK | GEN_CT_PF_CT_SECMARK)) ||
+	     (scr->flags & GEN_CTS_LABELS))) {
 		e = bpf_map_lookup_elem(&ipt_ct, &scr->key);
 		if (!e)
 			return 0;
@@ -1567,6 +1580,11 @@ CT_FUNC int ct_confirm(struct gen_ct_pkt *pkt, __u32 accepted)
 			e->mark = pkt->ct_mark;
 		if (pkt->mod_flags & GEN_CT_PF_CT_SECMARK)
 			e->secmark = pkt->ct_secmark;
+		/* connlabel --set only sets bits: or them in (another CPU's stay) */
+		if (scr->flags & GEN_CTS_LABELS) {
+			e->labels[0] |= scr->ent.labels[0];
+			e->labels[1] |= scr->ent.labels[1];
+		}
 	}
 	return 0;
 }

@@ -22,7 +22,15 @@
  * gen.c), which is taken as the unfragmented datagram the kernel's hooks see
  * there.
  *
- * --hmark-tuple ct (the connection's original and reply tuples) is refused.
+ * --hmark-tuple ct hashes the connection's original and reply tuples
+ * (emit_tuple_ct(), from the tracker's scratch copy; a packet without a
+ * connection keeps its mark) in rule sets where another rule uses the
+ * tracker.  Alone it is refused: unlike the matches that need connections,
+ * HMARK's checkentry does not call nf_ct_netns_get() (Linux 6.1 xt_HMARK.c,
+ * hmark_tg_check()), so the kernel hashes only where something else
+ * enabled conntrack in the namespace (checked: a namespace with just an
+ * HMARK ct rule leaves every mark 0; with an added -m state rule it marks),
+ * and whether something outside this rule set did is not known here.
  */
 #include <errno.h>
 #include <stdio.h>

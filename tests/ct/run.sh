@@ -131,6 +131,55 @@ rules() {
 	echo "-A $ch -m connmark ! --mark 0x0"
 	echo "-A $ch -m conntrack --ctstate NEW -j CONNMARK --set-xmark $mark/0xff"
 	echo "-A $ch -m connmark --mark $mark"
+	# connbytes: the connection's counters (nf_conntrack_acct), boundaries
+	# of each mode and direction, inverted ranges, 64-bit bounds
+	local cb="-m connbytes --connbytes"
+	echo "-A $ch $cb 1:1 --connbytes-mode packets --connbytes-dir original"
+	echo "-A $ch $cb 2:2 --connbytes-mode packets --connbytes-dir original"
+	echo "-A $ch $cb 3:4 --connbytes-mode packets --connbytes-dir original"
+	echo "-A $ch $cb 1:1 --connbytes-mode packets --connbytes-dir reply"
+	echo "-A $ch $cb 2:3 --connbytes-mode packets --connbytes-dir reply"
+	echo "-A $ch $cb 0:0 --connbytes-mode packets --connbytes-dir reply"
+	echo "-A $ch $cb 4:6 --connbytes-mode packets --connbytes-dir both"
+	echo "-A $ch $cb 7 --connbytes-mode packets --connbytes-dir both"
+	echo "-A $ch -m connbytes ! --connbytes 2:3 --connbytes-mode packets --connbytes-dir both"
+	echo "-A $ch $cb 40:40 --connbytes-mode bytes --connbytes-dir original"
+	echo "-A $ch $cb 41:128 --connbytes-mode bytes --connbytes-dir original"
+	echo "-A $ch $cb 129:256 --connbytes-mode bytes --connbytes-dir original"
+	echo "-A $ch $cb 1:100 --connbytes-mode bytes --connbytes-dir reply"
+	echo "-A $ch $cb 101 --connbytes-mode bytes --connbytes-dir reply"
+	echo "-A $ch $cb 200:400 --connbytes-mode bytes --connbytes-dir both"
+	echo "-A $ch -m connbytes ! --connbytes 80:300 --connbytes-mode bytes --connbytes-dir both"
+	echo "-A $ch $cb 3000000000 --connbytes-mode bytes --connbytes-dir both"
+	echo "-A $ch -m connbytes ! --connbytes 100:3000000000 --connbytes-mode bytes --connbytes-dir both"
+	echo "-A $ch $cb 0:0 --connbytes-mode avgpkt --connbytes-dir reply"
+	echo "-A $ch $cb 40:40 --connbytes-mode avgpkt --connbytes-dir original"
+	echo "-A $ch $cb 41:60 --connbytes-mode avgpkt --connbytes-dir original"
+	echo "-A $ch $cb 61:100 --connbytes-mode avgpkt --connbytes-dir both"
+	echo "-A $ch -m connbytes ! --connbytes 29:40 --connbytes-mode avgpkt --connbytes-dir both"
+	echo "-A $ch $cb 50 --connbytes-mode avgpkt --connbytes-dir reply"
+	# connlabel: INPUT sets label 1 and OUTPUT label 66 on new connections,
+	# INPUT label 5 once a connection has 4 packets, OUTPUT label 127 on
+	# replies (both words of the labels, on new and on existing
+	# connections); both chains test all of them (the other direction's too)
+	local lb=1
+	[ "$ch" = OUTPUT ] && lb=66
+	echo "-A $ch -m connlabel --label 1"
+	echo "-A $ch -m connlabel ! --label 66"
+	echo "-A $ch -m connlabel --label 5"
+	echo "-A $ch -m connlabel --label 127"
+	echo "-A $ch -m conntrack --ctstate NEW -m connlabel --label $lb --set"
+	if [ "$ch" = INPUT ]; then
+		echo "-A $ch $cb 4 --connbytes-mode packets --connbytes-dir both -m connlabel --label 5 --set"
+	else
+		echo "-A $ch -m conntrack --ctdir REPLY -m connlabel --label 127 --set"
+	fi
+	echo "-A $ch -m connlabel --label 1"
+	echo "-A $ch -m connlabel --label 66"
+	echo "-A $ch -m connlabel ! --label 5"
+	echo "-A $ch -m connlabel --label 127"
+	echo "-A $ch -m connlabel ! --label 3 --set"
+	echo "-A $ch -m connlabel --label 3"
 	# connlimit: nf_conncount's lists per source (destination) address; the
 	# thresholds tell the counts apart
 	echo "-A $ch -m connlimit --connlimit-above 1"

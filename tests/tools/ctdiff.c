@@ -394,10 +394,37 @@ static void script(bool quick)
 	tcp(IN, 41004, 8004, c + 1, f + 1, F_ACK, 0);
 	tcp(IN, 41005, 8005, c, 0, F_SYN, 0); /* third again: dropped */
 
+	/*
+	 * 13. connbytes (run.sh): a UDP flow whose counters cross the rules'
+	 * bounds in each direction (datagrams of 28 to 128 bytes), and TCP
+	 * segments that do not count: a SYN retransmitted before any reply, an
+	 * out-of-window segment (INVALID), a SYN/ACK in ESTABLISHED (ignored).
+	 */
+	next_flow();
+	udp(IN, 50020, 53, 100);
+	udp(IN, 50020, 53, 100);
+	udp(OUT, 50020, 53, 20);
+	udp(IN, 50020, 53, 0);
+	udp(OUT, 50020, 53, 100);
+	udp(OUT, 50020, 53, 60);
+	udp(IN, 50020, 53, 10);
+	udp(IN, 50020, 53, 10);
+	tcp(IN, 40030, 80, c, 0, F_SYN, 0);
+	tcp(IN, 40030, 80, c, 0, F_SYN, 0);
+	tcp(OUT, 40030, 80, f, c + 1, F_SYN | F_ACK, 0);
+	tcp(IN, 40030, 80, c + 1, f + 1, F_ACK, 0);
+	tcp(IN, 40030, 80, c + 1 + 300000, f + 1, F_ACK | F_PSH, 20);
+	tcp(IN, 40030, 80, c + 1, f + 1, F_ACK | F_PSH, 20);
+	tcp(OUT, 40030, 80, f, c + 1, F_SYN | F_ACK, 0);
+	tcp(OUT, 40030, 80, f + 1, c + 21, F_ACK, 0);
+	tcp(IN, 40030, 80, c + 21, f + 1, F_ACK | F_PSH, 30);
+	tcp(OUT, 40030, 80, f + 1, c + 51, F_ACK | F_PSH, 40);
+	tcp(IN, 40030, 80, c + 51, f + 41, F_ACK, 0);
+
 	if (quick)
 		return;
 
-	/* 13. Timeouts (run.sh shortens them on both sides; see its TIMEOUTS). */
+	/* 14. Timeouts (run.sh shortens them on both sides; see its TIMEOUTS). */
 	next_flow();
 	udp(IN, 50010, 53, 10); /* NEW; unreplied timeout 4 s */
 	sleep_s(2.5);

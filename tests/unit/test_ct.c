@@ -34,6 +34,8 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/xt_CONNSECMARK.h>
 #include <linux/netfilter/xt_SECMARK.h>
+#include <linux/netfilter/xt_connbytes.h>
+#include <linux/netfilter/xt_connlabel.h>
 #include <linux/netfilter/xt_connlimit.h>
 #include <linux/netfilter/xt_connmark.h>
 #include <linux/netfilter/xt_conntrack.h>
@@ -763,6 +765,93 @@ static void test_connlimit(void **state)
 	ipt2bpf_table_free(t);
 }
 
+static void m_connbytes(struct rs *r, uint64_t from, uint64_t to, uint8_t what, uint8_t dir)
+{
+	struct xt_connbytes_info i = {.count = {from, to}, .what = what, .direction = dir};
+
+	blob_match(&r->b, "connbytes", 0, &i, sizeof(i));
+}
+
+static void m_connlabel(struct rs *r, uint16_t bit, uint16_t options)
+{
+	struct xt_connlabel_mtinfo i = {.bit = bit, .options = options};
+
+	blob_match(&r->b, "connlabel", 0, &i, sizeof(i));
+}
+
+/*
+ * INPUT: -m connbytes --connbytes 3:3 --connbytes-mode packets --connbytes-dir both
+ *        -m connbytes ! --connbytes 41:5000000000 --connbytes-mode bytes --connbytes-dir original
+ *        -m connlabel --label 100 --set
+ *        -m connlabel ! --label 100
+ *        -m connbytes --connbytes 0:0 --connbytes-mode avgpkt --connbytes-dir reply
+ */
+static struct ipt2bpf_table *acct_table(void)
+{
+	static struct rs r;
+	struct ipt_ip any = {0};
+
+	memset(&r, 0, sizeof(r));
+	blob_init(&r.b, "filter", FILTER_HOOKS);
+	blob_hook(&r.b, NF_INET_LOCAL_IN);
+	blob_entry(&r.b, &any);
+	m_connbytes(&r, 3, 3, XT_CONNBYTES_PKTS, XT_CONNBYTES_DIR_BOTH);
+	r_cont(&r);
+	blob_entry(&r.b, &any);
+	m_connbytes(&r, 5000000000ULL, 41, XT_CONNBYTES_BYTES, XT_CONNBYTES_DIR_ORIGINAL);
+	r_cont(&r);
+	blob_entry(&r.b, &any);
+	m_connlabel(&r, 100, XT_CONNLABEL_OP_SET);
+	r_cont(&r);
+	blob_entry(&r.b, &any);
+	m_connlabel(&r, 100, XT_CONNLABEL_OP_INVERT);
+	r_cont(&r);
+	blob_entry(&r.b, &any);
+	m_connbytes(&r, 0, 0, XT_CONNBYTES_AVGPKT, XT_CONNBYTES_DIR_REPLY);
+	r_cont(&r);
+	blob_policy(&r.b, NF_INET_LOCAL_IN, VERDICT_ACCEPT);
+	blob_hook(&r.b, NF_INET_FORWARD);
+	blob_policy(&r.b, NF_INET_FORWARD, VERDICT_ACCEPT);
+	blob_hook(&r.b, NF_INET_LOCAL_OUT);
+	blob_policy(&r.b, NF_INET_LOCAL_OUT, VERDICT_ACCEPT);
+	return rs_done(&r);
+}
+
+/*
+ * connbytes and connlabel: the counters include the packet, a SYN
+ * retransmitted before any reply does not count, avgpkt of no packets is 0,
+ * an inverted range with a 64-bit bound; a label set on the first packet is
+ * stored with the new connection.  Both modes load.
+ */
+static void test_acct(void **state)
+{
+	enum { A_PKTS3, A_BYTES, A_SET, A_NOTSET, A_AVG0, A_POLICY, A_OUT = 7 };
+	struct ipt2bpf_table *t;
+	struct rig r;
+	struct pkt p;
+
+	(void)state;
+	if (!have_root())
+		skip();
+	t = acct_table();
+	rig_load(&r, t, NULL, IPT2BPF_MODE_XDP);
+	rig_free(&r);
+	rig_load(&r, t, NULL, IPT2BPF_MODE_TC);
+	pkt_tcp(&p, CL, 40001, SV, 80, TH_SYN, 1000, 0);
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
+	COUNTED(&r, "SYN (1 packet, 40 bytes)", 0, A_BYTES, A_SET, A_AVG0, A_POLICY);
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
+	COUNTED(&r, "SYN again (not counted)", 0, A_BYTES, A_SET, A_AVG0, A_POLICY);
+	pkt_tcp(&p, SV, 80, CL, 40001, TH_SYN | TH_ACK, 5000, 1001);
+	assert_int_equal(run(&r, NF_INET_LOCAL_OUT, &p), TC_ACT_OK);
+	COUNTED(&r, "SYN/ACK", 0, A_OUT);
+	pkt_tcp(&p, CL, 40001, SV, 80, TH_ACK, 1001, 5001);
+	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
+	COUNTED(&r, "ACK (3 packets, 80 bytes original)", 0, A_PKTS3, A_SET, A_POLICY);
+	rig_free(&r);
+	ipt2bpf_table_free(t);
+}
+
 static void lo_up(void)
 {
 	struct ifreq ifr = {0};
@@ -882,6 +971,7 @@ int main(void)
 		cmocka_unit_test(test_tc),
 		cmocka_unit_test(test_xdp_load),
 		cmocka_unit_test(test_connlimit),
+		cmocka_unit_test(test_acct),
 		/* last: it moves the process into a network namespace of its own */
 		cmocka_unit_test(test_live_programs),
 	};
