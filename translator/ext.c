@@ -283,7 +283,21 @@ _Static_assert(XT_ALIGN(sizeof(struct xt_multiport)) == 32, "xt_multiport");
 
 bool ipt2bpf_ext_translated(const struct ipt2bpf_ext *e)
 {
-	return e->translated || ipt2bpf_mod_find(e->name, e->revision, e->target);
+	const struct ipt2bpf_mod *m = ipt2bpf_mod_find(e->name, e->revision, e->target);
+
+	return e->translated || (m && !ipt2bpf_mod_refuses_only(m));
+}
+
+bool ipt2bpf_ext_refused(const char *name, bool target)
+{
+	const struct ipt2bpf_mod *m;
+	size_t i = 0;
+
+	while ((m = ipt2bpf_mod_next(&i)))
+		if (m->target == target && ipt2bpf_mod_refuses_only(m) &&
+		    strncmp(m->name, name, XT_EXTENSION_MAXNAMELEN) == 0)
+			return true;
+	return false;
 }
 
 static bool name_eq(const struct ipt2bpf_ext *e, const char *name, bool target)

@@ -46,6 +46,12 @@ const struct ipt2bpf_ext *ipt2bpf_ext_lookup(const char *name, uint8_t revision,
  * -ENOENT if name is unknown.
  */
 int ipt2bpf_ext_revision(const char *name, uint8_t revision, bool target);
+/*
+ * name is refused with a reason (a refuse-only module): GET_REVISION then
+ * asks the kernel, so that iptables behaves as it would there and the rule
+ * reaches us to be refused with that reason.
+ */
+bool ipt2bpf_ext_refused(const char *name, bool target);
 /* The same over every extension the registry knows, translated or not. */
 int ipt2bpf_ext_revision_known(const char *name, uint8_t revision, bool target);
 

@@ -17,6 +17,12 @@ const struct ipt2bpf_mod *ipt2bpf_mod_next(size_t *i)
 	return __start_ipt2bpf_mods[(*i)++];
 }
 
+bool ipt2bpf_mod_refuses_only(const struct ipt2bpf_mod *m)
+{
+	return !m->prepare && !m->emit_match && !m->emit_target && !m->emit_prologue &&
+	       !m->emit_verdict;
+}
+
 const struct ipt2bpf_mod *ipt2bpf_mod_find(const char *name, uint8_t revision, bool target)
 {
 	const struct ipt2bpf_mod *m;

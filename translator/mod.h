@@ -84,6 +84,11 @@ struct ipt2bpf_mod {
 
 /* The module for name/revision, or NULL. */
 const struct ipt2bpf_mod *ipt2bpf_mod_find(const char *name, uint8_t revision, bool target);
+/*
+ * A module that only refuses (a check() and no code): its extension is not
+ * translated, whatever its revisions say (codegen/refused.c).
+ */
+bool ipt2bpf_mod_refuses_only(const struct ipt2bpf_mod *m);
 /* Iteration over every registered module: *i starts at 0; NULL at the end. */
 const struct ipt2bpf_mod *ipt2bpf_mod_next(size_t *i);
 

@@ -77,6 +77,7 @@ struct ipt2bpf_umh_opts {
 	/*
 	 * Tables other than filter and security (and extensions ipt2bpf does not
 	 * translate, in GET_REVISION) answer -ENOPROTOOPT: "ask the kernel".
+	 * Extensions refused with a reason always do.
 	 * The bpfilter hook then runs the kernel's ip_tables; the shim passes
 	 * the call to a real socket.  Off: -ENOENT, as a kernel without them.
 	 */

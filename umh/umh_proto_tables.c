@@ -577,9 +577,14 @@ static int get_revision(struct ipt2bpf_umh *u, uint64_t addr, uint32_t len, bool
 	if (io->read(io->ctx, addr, &rev, sizeof(rev)))
 		return -EFAULT;
 	rev.name[sizeof(rev.name) - 1] = '\0';
-	/* Only what the translator does: iptables then never builds a rule we refuse. */
+	/*
+	 * Only what the translator does: iptables then never builds a rule we
+	 * cannot run.  Extensions refused with a reason (and, with kernel
+	 * tables, everything else) are the kernel's to answer: iptables then
+	 * behaves as on the kernel, and the rule reaches us to be refused.
+	 */
 	ret = ipt2bpf_ext_revision(rev.name, rev.revision, target);
-	if (ret == -ENOENT && u->o.kernel_tables)
+	if (ret == -ENOENT && (u->o.kernel_tables || ipt2bpf_ext_refused(rev.name, target)))
 		return -ENOPROTOOPT;
 	/* The kernel's handler returns the best revision, which never reaches the caller. */
 	return ret < 0 ? ret : 0;

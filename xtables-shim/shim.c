@@ -439,12 +439,34 @@ static int fake_setsockopt(int level, int optname, const void *optval, socklen_t
 	}
 }
 
+/*
+ * IP-level options outside ip_tables' range on an emulated socket: ipset's
+ * SO_IP_SET (libxt_set asks it on iptables' raw socket) and the like belong
+ * to other kernel subsystems, which we do not emulate: a real raw socket
+ * answers them, so iptables sees what it would see on the kernel.
+ */
+static int passthrough_fd = -1;
+
+static bool passthrough(int level, int optname, int max)
+{
+	if (level != SOL_IP || (optname >= IPT_BASE_CTL && optname <= max))
+		return false;
+	pthread_mutex_lock(&fds_lock);
+	if (passthrough_fd < 0)
+		passthrough_fd =
+			CALL_REAL(socket, -1, AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	pthread_mutex_unlock(&fds_lock);
+	return passthrough_fd >= 0;
+}
+
 EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
 {
 	int ret;
 
 	if (!fd_is_fake(fd))
 		return CALL_REAL(getsockopt, -1, fd, level, optname, optval, optlen);
+	if (passthrough(level, optname, IPT_SO_GET_MAX))
+		return CALL_REAL(getsockopt, -1, passthrough_fd, level, optname, optval, optlen);
 	ret = fake_getsockopt(level, optname, optval, optlen);
 	if (ret < 0) {
 		errno = -ret;
@@ -459,6 +481,8 @@ EXPORT int setsockopt(int fd, int level, int optname, const void *optval, sockle
 
 	if (!fd_is_fake(fd))
 		return CALL_REAL(setsockopt, -1, fd, level, optname, optval, optlen);
+	if (passthrough(level, optname, IPT_SO_SET_MAX))
+		return CALL_REAL(setsockopt, -1, passthrough_fd, level, optname, optval, optlen);
 	ret = fake_setsockopt(level, optname, optval, optlen);
 	if (ret < 0) {
 		errno = -ret;

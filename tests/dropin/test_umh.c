@@ -239,6 +239,11 @@ static void test_get_errors(void **state)
 	assert_int_equal(get(f->u, IPT_SO_GET_REVISION_MATCH, &rev, sizeof(rev)), 0);
 	snprintf(rev.name, sizeof(rev.name), "nosuchmatch");
 	assert_int_equal(get(f->u, IPT_SO_GET_REVISION_MATCH, &rev, sizeof(rev)), -ENOENT);
+	/* Refused with a reason: the kernel answers (the shim asks it), the rule reaches us. */
+	snprintf(rev.name, sizeof(rev.name), "policy");
+	assert_int_equal(get(f->u, IPT_SO_GET_REVISION_MATCH, &rev, sizeof(rev)), -ENOPROTOOPT);
+	snprintf(rev.name, sizeof(rev.name), "LED");
+	assert_int_equal(get(f->u, IPT_SO_GET_REVISION_TARGET, &rev, sizeof(rev)), -ENOPROTOOPT);
 	assert_int_equal(get(f->u, 99, &rev, sizeof(rev)), -EINVAL);
 	/* Unprivileged: the kernel's CAP_NET_ADMIN check. */
 	assert_int_equal(call(f->u, IPT2BPF_UMH_OP_GETSOCKOPT, IPT_SO_GET_INFO, &info, sizeof(info),

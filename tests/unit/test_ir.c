@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <linux/netfilter/xt_comment.h>
 #include <linux/netfilter/xt_LED.h>
+#include <linux/netfilter/xt_l2tp.h>
 #include <linux/netfilter/xt_policy.h>
 
 #include "translator/diag.h"
@@ -534,10 +535,16 @@ static void refuses_untranslated(void **state)
 	struct xt_led_info led = {.id = "x"};
 
 	(void)state;
+	struct xt_l2tp_info l2tp = {.tid = 1, .version = 3, .flags = XT_L2TP_TID | XT_L2TP_VERSION};
+
+	r = one_rule(&b, &len, NULL, "l2tp", 0, &l2tp, sizeof(l2tp));
+	assert_refused(r, len, -EOPNOTSUPP,
+		       "filter/INPUT#1: match 'l2tp' (revision 0) is not supported by ipt2bpf yet");
+	free(r);
+	/* Refused with the reason (codegen/refused.c). */
 	r = one_rule(&b, &len, NULL, "policy", 0, &pol, sizeof(pol));
-	assert_refused(
-		r, len, -EOPNOTSUPP,
-		"filter/INPUT#1: match 'policy' (revision 0) is not supported by ipt2bpf yet");
+	assert_refused(r, len, -EOPNOTSUPP,
+		       "filter/INPUT#1: match 'policy': not supported: IPsec policy state");
 	free(r);
 
 	blob_init(&b, "filter", FILTER_HOOKS);
@@ -553,7 +560,7 @@ static void refuses_untranslated(void **state)
 	r = blob_finish(&b, &len);
 	assert_refused(
 		r, len, -EOPNOTSUPP,
-		"filter/OUTPUT#2: target 'LED' (revision 0) is not supported by ipt2bpf yet");
+		"filter/OUTPUT#2: target 'LED': not supported: it drives a kernel LED trigger");
 	free(r);
 }
 

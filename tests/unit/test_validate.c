@@ -796,6 +796,13 @@ static void revisions(void **state)
 	/* Known to the kernel but not translated: iptables must not use it. */
 	assert_int_equal(ipt2bpf_ext_revision("policy", 0, false), -ENOENT);
 	assert_int_equal(ipt2bpf_ext_revision("LED", 0, true), -ENOENT);
+	/* ... though refused with a reason (codegen/refused.c), which the umh lets the kernel answer. */
+	assert_true(ipt2bpf_ext_refused("LED", true));
+	assert_true(ipt2bpf_ext_refused("policy", false));
+	assert_true(ipt2bpf_ext_refused("physdev", false));
+	assert_false(ipt2bpf_ext_refused("LED", false));
+	assert_false(ipt2bpf_ext_refused("owner", false)); /* translated */
+	assert_false(ipt2bpf_ext_refused("tcp", false));
 	/*
 	 * Extension modules, in the revisions the kernel has (iptables 1.8.9 asks
 	 * for its newest first and falls back): mark and MARK have only 1 and 2.
@@ -830,13 +837,16 @@ static void revisions(void **state)
 	assert_int_equal(ipt2bpf_ext_revision("state", 0, false), 0);
 	assert_int_equal(ipt2bpf_ext_revision("connmark", 1, false), 1);
 	assert_int_equal(ipt2bpf_ext_revision("CONNMARK", 1, true), 2);
-	/*
-	 * Modules that only refuse, with their reason (owner, physdev, devgroup,
-	 * NFQUEUE): iptables builds the rule as for the kernel and
-	 * the compiler says why it cannot translate it.
-	 */
+	/* owner is translated (codegen/m_owner.c). */
 	assert_int_equal(ipt2bpf_ext_revision("owner", 1, false), 1);
-	assert_int_equal(ipt2bpf_ext_revision("NFQUEUE", 0, true), 3);
+	/*
+	 * Modules that only refuse, with their reason (physdev, devgroup,
+	 * NFQUEUE, codegen/refused.c) are not translated: the umh lets the
+	 * kernel answer (ipt2bpf_ext_refused()), so iptables builds the rule as
+	 * it would there and the compiler says why it cannot translate it.
+	 */
+	assert_int_equal(ipt2bpf_ext_revision("NFQUEUE", 0, true), -ENOENT);
+	assert_true(ipt2bpf_ext_refused("NFQUEUE", true));
 	/* LOG has a module (codegen/t_LOG.c): translated. */
 	assert_int_equal(ipt2bpf_ext_revision("LOG", 0, true), 0);
 	/* NFLOG, AUDIT (to ipt2bpf's log reader), cpu, HMARK (codegen/t_NFLOG.c ...). */
