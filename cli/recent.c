@@ -37,6 +37,7 @@ static void recent_usage(FILE *f)
 	fprintf(f,
 		"Usage: %s recent [-n NAME] [--list | --add ADDR | --remove ADDR | --flush] "
 		"[--json]\n"
+		"                      [--bpffs DIR]\n"
 		"\n"
 		"The -m recent lists of the rule set `ipt2bpf load` put in force in this network\n"
 		"namespace, as /proc/net/xt_recent/NAME shows and takes them:\n"
@@ -48,7 +49,8 @@ static void recent_usage(FILE *f)
 		"  --remove ADDR    like echo -ADDR\n"
 		"  --flush          like echo /: empty the list (every list without -n)\n"
 		"  --json           {\"lists\":[{\"name\":..,\"entries\":[{\"src\":..,\"ttl\":..,\n"
-		"                   \"last_seen\":..,\"oldest_pkt\":..,\"stamps\":[..]}]}]}\n",
+		"                   \"last_seen\":..,\"oldest_pkt\":..,\"stamps\":[..]}]}]}\n"
+		"  --bpffs DIR      bpffs mount point (default /sys/fs/bpf)\n",
 		cli_prog);
 }
 
