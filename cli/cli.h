@@ -4,6 +4,7 @@
 #define IPT2BPF_CLI_H
 
 #include <stdbool.h>
+#include <string.h>
 #include <stdio.h>
 
 #include "translator/capture.h"
@@ -62,5 +63,16 @@ int cli_runtime(int argc, char **argv);
 int cli_log(int argc, char **argv);
 
 extern const char *cli_prog;
+
+/* The subcommand's own name in its argv[0] ("ipt2bpf status" -> "status"). */
+static inline const char *cli_subcommand(const char *argv0)
+{
+	const char *sp = strrchr(argv0, ' ');
+
+	return sp ? sp + 1 : argv0;
+}
+
+/* "ipt2bpf: FILE: msg", without FILE when msg already names it. */
+void cli_file_error(const char *file, const char *msg);
 
 #endif

@@ -94,7 +94,7 @@ static int save_blobs(const struct cli_input *in, const char *dir)
 		return CLI_EXIT_PARAM;
 	}
 	if (ipt2bpf_capture(in->rules, blobs, IPT2BPF_MAX_TABLES, &n, &d)) {
-		fprintf(stderr, "%s: %s: %s\n", cli_prog, in->rules, d.msg);
+		cli_file_error(in->rules, d.msg);
 		return CLI_EXIT_PARAM;
 	}
 	for (unsigned int i = 0; i < n; i++) {
@@ -275,24 +275,28 @@ static int no_optimise_opt(int argc, char **argv)
 	return n;
 }
 
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} subcommands[] = {
+	{"trace", cli_trace},  {"conntrack", cli_conntrack}, {"recent", cli_recent},
+	{"log", cli_log},      {"labels", cli_labels},	     {"selinux-bridge", cli_selinux_bridge},
+	{"load", cli_runtime}, {"unload", cli_runtime},	     {"status", cli_runtime},
+};
+
 int main(int argc, char **argv)
 {
+	static char name[64];
+
 	libbpf_set_print(libbpf_quiet);
 	argc = no_optimise_opt(argc, argv);
-	if (argc > 1 && !strcmp(argv[1], "trace"))
-		return cli_trace(argc - 1, argv + 1);
-	if (argc > 1 && !strcmp(argv[1], "conntrack"))
-		return cli_conntrack(argc - 1, argv + 1);
-	if (argc > 1 && !strcmp(argv[1], "recent"))
-		return cli_recent(argc - 1, argv + 1);
-	if (argc > 1 && !strcmp(argv[1], "log"))
-		return cli_log(argc - 1, argv + 1);
-	if (argc > 1 && !strcmp(argv[1], "labels"))
-		return cli_labels(argc - 1, argv + 1);
-	if (argc > 1 && !strcmp(argv[1], "selinux-bridge"))
-		return cli_selinux_bridge(argc - 1, argv + 1);
-	if (argc > 1 &&
-	    (!strcmp(argv[1], "load") || !strcmp(argv[1], "unload") || !strcmp(argv[1], "status")))
-		return cli_runtime(argc - 1, argv + 1);
+	for (size_t i = 0; argc > 1 && i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
+		if (strcmp(argv[1], subcommands[i].name))
+			continue;
+		/* getopt names the program by argv[0]: "ipt2bpf status: unrecognized option". */
+		snprintf(name, sizeof(name), "%s %s", cli_prog, subcommands[i].name);
+		argv[1] = name;
+		return subcommands[i].run(argc - 1, argv + 1);
+	}
 	return cmd_compile(argc, argv);
 }

@@ -336,12 +336,14 @@ static int cmd_status(int argc, char **argv)
 
 int cli_runtime(int argc, char **argv)
 {
-	if (!strcmp(argv[0], "load"))
+	const char *cmd = cli_subcommand(argv[0]);
+
+	if (!strcmp(cmd, "load"))
 		return cmd_load(argc, argv);
-	if (!strcmp(argv[0], "unload"))
+	if (!strcmp(cmd, "unload"))
 		return cmd_unload(argc, argv);
-	if (!strcmp(argv[0], "status"))
+	if (!strcmp(cmd, "status"))
 		return cmd_status(argc, argv);
-	fprintf(stderr, "%s: unknown command '%s' (load, unload, status)\n", cli_prog, argv[0]);
+	fprintf(stderr, "%s: unknown command '%s' (load, unload, status)\n", cli_prog, cmd);
 	return CLI_EXIT_PARAM;
 }

@@ -9,6 +9,14 @@
 
 static const char *const cli_supported[] = {"filter", "security"};
 
+void cli_file_error(const char *file, const char *msg)
+{
+	if (strstr(msg, file))
+		fprintf(stderr, "%s: %s\n", cli_prog, msg);
+	else
+		fprintf(stderr, "%s: %s: %s\n", cli_prog, file, msg);
+}
+
 int cli_input_select(struct cli_input *in, const char *table)
 {
 	if (in->n_select == CLI_MAX_SELECT) {
@@ -70,14 +78,14 @@ static int tables_load(const struct cli_input *in, struct cli_tables *out)
 	if (in->blob) {
 		err = ipt2bpf_blob_read(in->blob, &out->blobs[0], &d);
 		if (err) {
-			fprintf(stderr, "%s: %s: %s\n", cli_prog, in->blob, d.msg);
+			cli_file_error(in->blob, d.msg);
 			return CLI_EXIT_PARAM;
 		}
 		out->n_blobs = 1;
 	} else {
 		err = ipt2bpf_capture(in->rules, out->blobs, IPT2BPF_MAX_TABLES, &out->n_blobs, &d);
 		if (err) {
-			fprintf(stderr, "%s: %s: %s\n", cli_prog, in->rules, d.msg);
+			cli_file_error(in->rules, d.msg);
 			return err == -EINVAL ? CLI_EXIT_PARAM : CLI_EXIT_FAIL;
 		}
 	}

@@ -81,7 +81,7 @@ expect "trace: not a pcap" 2 "not a pcap" -- "$IPT2BPF" trace "$tmp/good.v4" --p
 # Every subcommand main.c dispatches is listed in `ipt2bpf --help`, in the man
 # page, and answers its own --help with a usage and exit 0.
 "$IPT2BPF" --help >"$tmp/help" 2>&1 || { echo "FAIL --help: exit $?"; fail=$((fail + 1)); }
-subs=$(grep -o 'strcmp(argv\[1\], "[a-z-]*")' cli/main.c | sed 's/.*"\(.*\)")/\1/' | sort -u)
+subs=$(grep -o '{"[a-z-]*", cli_[a-z_]*}' cli/main.c | sed 's/{"\([a-z-]*\)".*/\1/' | sort -u)
 [ -n "$subs" ] || { echo "FAIL no subcommands found in cli/main.c"; fail=$((fail + 1)); }
 for sub in $subs; do
 	if ! grep -Eq "^( *Usage:)? *ipt2bpf $sub( |\$)" "$tmp/help"; then
