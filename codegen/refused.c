@@ -42,9 +42,6 @@ REFUSED(policy, "policy", false, REV(0),
 REFUSED(socket, "socket", false, REV(3),
 	"the kernel's socket lookup with its transparent/nowildcard rules and "
 	"early demux cannot be reproduced at TC ingress");
-REFUSED(cgroup, "cgroup", false, REV(2),
-	"the socket's cgroup is known at INPUT only after the kernel's early "
-	"demux, and net_cls class ids are not readable from TC");
 REFUSED(helper, "helper", false, REV(0),
 	"the connection tracker has no conntrack helpers (doc/conntrack.md)");
 REFUSED(osf, "osf", false, REV(0),

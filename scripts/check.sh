@@ -63,6 +63,7 @@ STEPS=(
 	"limits|step_limits|600|limit, hashlimit, recent, statistic, quota, time vs the kernel (tests/limits/run.sh)"
 	"logrej|step_logrej|600|LOG lines and REJECT replies vs the kernel (tests/logrej/run.sh)"
 	"owner|step_owner|300|-m owner vs the kernel's xt_owner, real traffic by several uids/gids (tests/owner/run.sh)"
+	"cgroup|step_cgroup|120|-m cgroup vs the kernel's xt_cgroup, real traffic from cgroup v2/net_cls groups (tests/cgroup/run.sh)"
 	"dropin|step_dropin|900|iptables drop-in: iptables-bpf + ipt2bpf-umh vs iptables-legacy (tests/dropin/run.sh)"
 	"security|step_security|900|SECMARK labels: kiosk scenario, security table vs the kernel, bad input (tests/security/run.sh)"
 	"cli|step_cli|900|bad-input CLI tests (tests/cli/*.sh), normal and ASan"
@@ -113,6 +114,7 @@ step_atomic() { run_script tests/runtime/atomic.sh; }
 step_dropin() { run_script tests/dropin/run.sh; }
 step_logrej() { run_script tests/logrej/run.sh; }
 step_owner() { run_script tests/owner/run.sh; }
+step_cgroup() { run_script tests/cgroup/run.sh; }
 step_limits() { run_script tests/limits/run.sh; }
 step_security() { run_script tests/security/run.sh; }
 step_ct() { run_script tests/ct/run.sh && run_script tests/ct/live.sh; }
@@ -237,6 +239,7 @@ setup() {
 export -f step_dropin
 export -f step_security
 export -f step_owner
+export -f step_cgroup
 export -f step_ext step_dumps
 export -f step_ct step_opt
 export -f run_script step_build step_kconfig step_unit step_unit_asan step_capture step_elf \
@@ -247,7 +250,8 @@ export -f run_script step_build step_kconfig step_unit step_unit_asan step_captu
 selected=()
 for entry in "${STEPS[@]}"; do
 	name=${entry%%|*}
-	if [ -n "${CHECK_STEPS:-}" ] && ! grep -qw -- "$name" <<<"$CHECK_STEPS"; then
+	# whole names only: CHECK_STEPS=unit-asan is not "unit"
+	if [ -n "${CHECK_STEPS:-}" ] && [[ " ${CHECK_STEPS//,/ } " != *" $name "* ]]; then
 		continue
 	fi
 	selected+=("$entry")
