@@ -47,9 +47,6 @@ REFUSED(helper, "helper", false, REV(0),
 REFUSED(osf, "osf", false, REV(0),
 	"passive OS fingerprints live in the kernel's nfnetlink_osf list, which "
 	"programs cannot read");
-REFUSED(bpf, "bpf", false, REV(1),
-	"classic or pinned socket-filter programs would have to run inside our "
-	"program; chain the program with tc instead");
 REFUSED(nfacct, "nfacct", false, REV(1),
 	"nfnetlink_acct objects are kernel counters programs cannot update");
 REFUSED(rateest, "rateest", false, REV(0),

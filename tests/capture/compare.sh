@@ -24,15 +24,17 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-build=${1:-$root/${O:-build}}
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$here/../lib/harness.sh"
+h_init capture/compare
+build=${1:-$O}
 [ $# -gt 0 ] && shift
 build=$(cd "$build" && pwd) || exit 2
 shim=$build/libipt2bpf-shim.so
 getentries=$build/tests/getentries
 restore=${IPT2BPF_IPTABLES_RESTORE:-iptables-legacy-restore}
 save=${IPT2BPF_IPTABLES_SAVE:-iptables-legacy-save}
-dumps=$root/../shared/iptables-tests/dumps
+dumps=$ROOT/../shared/iptables-tests/dumps
 
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
@@ -42,25 +44,12 @@ done
 [ -r "$shim" ] || { echo "missing $shim (make O=... all)"; exit 2; }
 [ -x "$getentries" ] || { echo "missing $getentries (make O=... tools)"; exit 2; }
 
-work=$(mktemp -d /tmp/ipt2bpf-compare.XXXXXX)
-chmod 755 "$work"
+h_workdir ipt2bpf-compare
 ns=ipt2bpf-cmp-$$
-cleanup() {
-	ip netns del "$ns" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-fails=0
-passes=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
 
 fresh_ns() {
-	ip netns del "$ns" 2>/dev/null
-	ip netns add "$ns"
+	h_ns_del "$ns"
+	h_ns_add "$ns"
 }
 
 # Runs as nobody with the shim in capture mode on directory $1; the rest is the command.
@@ -93,19 +82,19 @@ fresh_ns
 mkdir -p "$work/init" && chmod 777 "$work/init"
 for t in filter security mangle raw nat; do
 	ip netns exec "$ns" "$getentries" "$t" "$work/init/kernel-$t.blob" ||
-		{ fail "kernel has no $t table"; continue; }
+		{ bad "kernel has no $t table"; continue; }
 	as_capture "$work/init" "$getentries" "$t" "$work/init/shim-$t.blob"
 	if cmp -s "$work/init/kernel-$t.blob" "$work/init/shim-$t.blob"; then
-		passes=$((passes + 1))
+		pass=$((pass + 1))
 	else
-		fail "initial $t table differs from the kernel's"
+		bad "initial $t table differs from the kernel's"
 		cmp -l "$work/init/kernel-$t.blob" "$work/init/shim-$t.blob" | head -5
 	fi
 done
 if as_capture "$work/init" "$getentries" nosuchtable 2>&1 | grep -q 'No such file'; then
-	passes=$((passes + 1))
+	pass=$((pass + 1))
 else
-	fail "unknown table does not give ENOENT"
+	bad "unknown table does not give ENOENT"
 fi
 
 # ------------------------------------------------------------ rule files
@@ -138,28 +127,28 @@ check_file() {
 	fresh_ns
 	if ! ip netns exec "$ns" strace -f -qq -e trace=setsockopt -s 1000000000 -xx \
 		-o "$d/kernel.strace" "$restore" "${opts[@]}" <"$rules"; then
-		fail "$name: the kernel rejects it"
+		bad "$name: the kernel rejects it"
 		return
 	fi
 	extract_sent "$d/kernel.strace" "$d/sent"
 	while read -r t; do
 		ip netns exec "$ns" "$getentries" "$t" "$d/kernel/$t.blob" ||
-			fail "$name: cannot dump kernel table $t"
+			bad "$name: cannot dump kernel table $t"
 	done <"$d/sent/tables"
 
 	if ! as_capture "$d/cap" strace -f -qq -o "$d/cap.strace" \
 		"$restore" "${opts[@]}" <"$rules"; then
-		fail "$name: capture failed"
+		bad "$name: capture failed"
 		return
 	fi
 	# (iptables' own getaddrinfo() may read addresses over netlink: harmless)
 	if grep -E 'IPT_SO_|socket\(AF_INET6?, SOCK_RAW|sockopt\([0-9]+, SOL_IP|modprobe|kmod' \
 		"$d/cap.strace" >"$d/leak"; then
-		fail "$name: capture reached the kernel:"
+		bad "$name: capture reached the kernel:"
 		head -3 "$d/leak"
 	fi
 	if ! cmp -s "$d/sent/tables" "$d/cap/tables"; then
-		fail "$name: committed tables differ: kernel $(names "$d/sent/tables")," \
+		bad "$name: committed tables differ: kernel $(names "$d/sent/tables")," \
 			"capture $(names "$d/cap/tables")"
 		return
 	fi
@@ -186,10 +175,10 @@ check_file() {
 		fi
 	done <"$d/sent/tables"
 	if [ $ok = 1 ]; then
-		passes=$((passes + 1))
+		pass=$((pass + 1))
 		echo "ok: $name: $(names "$d/sent/tables")"
 	else
-		fail "$name"
+		bad "$name"
 	fi
 }
 
@@ -198,5 +187,4 @@ for f in "${files[@]}"; do
 	check_file "$f" --noflush
 done
 
-echo "capture/compare: $passes passed, $fails failed"
-[ $fails = 0 ]
+finish

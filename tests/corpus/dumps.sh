@@ -14,26 +14,25 @@
 # extension. Fails if a refusal names no extension or the reduced rule set
 # does not compile.
 #
-# Environment: IPT2BPF (default build/ipt2bpf), IPT2BPF_SHARED (default
+# Environment: IPT2BPF (default $O/ipt2bpf), IPT2BPF_SHARED (default
 # ../shared next to the repository).
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-IPT2BPF=${IPT2BPF:-$ROOT/build/ipt2bpf}
-[[ $IPT2BPF = /* ]] || IPT2BPF=$ROOT/$IPT2BPF
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$(dirname "$0")/../lib/harness.sh"
+h_init dumps die
 SHARED=${IPT2BPF_SHARED:-$ROOT/../shared}
 DUMPS=$SHARED/iptables-tests/dumps
 
-die() { echo "dumps: $*" >&2; exit 2; }
-[ -x "$IPT2BPF" ] || die "$IPT2BPF not built"
+h_need_ipt2bpf
 if [ $# -gt 0 ]; then
 	files=("$@")
 else
-	[ -d "$DUMPS" ] || die "no dumps at $DUMPS (set IPT2BPF_SHARED)"
+	[ -d "$DUMPS" ] || h_die "no dumps at $DUMPS (set IPT2BPF_SHARED)"
 	mapfile -t files < <(find "$DUMPS" -type f | sort)
 fi
-TMP=$(mktemp -d /tmp/dumps.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+h_workdir dumps
+TMP=$work
 
 # Deletes the Nth "-A CHAIN" rule (maybe after "[pkts:bytes] ") of the *filter
 # section of $1 in place.

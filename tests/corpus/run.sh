@@ -19,75 +19,36 @@
 # Then the refused OK rules by the extension their refusal names: where the
 # remaining gap is.
 #
-# Environment: IPT2BPF (default build/ipt2bpf), O (build dir, default build),
+# Environment: IPT2BPF (default $O/ipt2bpf), O (build dir, default build),
 # IPT2BPF_SHARED (default ../shared next to the repository).
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-O=${O:-build}
-[[ $O = /* ]] || O=$ROOT/$O
-IPT2BPF=${IPT2BPF:-$ROOT/build/ipt2bpf}
-[[ $IPT2BPF = /* ]] || IPT2BPF=$ROOT/$IPT2BPF
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$(dirname "$0")/../lib/harness.sh"
+h_init corpus die
 SHARED=${IPT2BPF_SHARED:-$ROOT/../shared}
 EXT=$SHARED/iptables-tests/extensions
 VERBOSE=0
 [ "${1:-}" = -v ] && { VERBOSE=1; shift; }
 
-die() { echo "corpus: $*" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || die "needs root"
-[ -d "$EXT" ] || die "no corpus at $EXT (set IPT2BPF_SHARED)"
-[ -x "$IPT2BPF" ] || die "$IPT2BPF not built"
-make -s -C "$ROOT" O="$O" "$O/tests/rulegen" "$O/tests/kdiff" "$O/tests/ctdiff" >&2 || die "building tools failed"
+h_need_root "network namespaces"
+[ -d "$EXT" ] || h_die "no corpus at $EXT (set IPT2BPF_SHARED)"
+h_need_ipt2bpf
+make -s -C "$ROOT" O="$O" "$O/tests/rulegen" "$O/tests/kdiff" "$O/tests/ctdiff" >&2 || h_die "building tools failed"
 
-
-TOPO=$ROOT/tests/diff/topology.sh
 ID=corpus$$
-read -r NS_C NS_FW _ < <("$TOPO" names "$ID")
-TMP=$(mktemp -d /tmp/corpus.XXXXXX)
-cleanup() {
-	"$TOPO" down "$ID" || true
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-"$TOPO" up "$ID" >/dev/null || die "topology setup failed"
-in_fw() { ip netns exec "$NS_FW" "$@"; }
+h_workdir corpus
+TMP=$work
+h_topo "$ID" >/dev/null || h_die "topology setup failed"
 
 "$O/tests/rulegen" --fixed --pcap-input "$TMP/INPUT.pcap" --pcap-forward "$TMP/FORWARD.pcap" \
-	--pcap-output "$TMP/OUTPUT.pcap" >/dev/null || die "rulegen --fixed failed"
+	--pcap-output "$TMP/OUTPUT.pcap" >/dev/null || h_die "rulegen --fixed failed"
 
 if [ $# -gt 0 ]; then
 	files=("$@")
 else
 	mapfile -t files < <(find "$EXT" -name '*.t' ! -name 'libip6t_*' | sort)
 fi
-
-# One case per line: FILE|TABLE|CHAIN|RESULT|RULE.  The chain is the first
-# of the section's chains that the table has; rows for other tables, nft-only
-# rows and shell-command lines are left out.
-cases() {
-	awk -v F="$(basename "$1")" '
-	BEGIN { table = "filter"; chains = "INPUT,FORWARD,OUTPUT" }
-	/^#/ || /^@/ || /^%/ || /^[ \t]*$/ { next }
-	/^\*/ { table = substr($0, 2); next }
-	/^:/ { chains = substr($0, 2); next }
-	{
-		n = split($0, f, ";")
-		if (n < 3 || (n >= 4 && f[4] == "NFT"))
-			next
-		if (table != "filter" && table != "security")
-			next
-		m = split(chains, c, ",")
-		chain = ""
-		for (i = 1; i <= m; i++)
-			if (c[i] == "INPUT" || c[i] == "FORWARD" || c[i] == "OUTPUT") { chain = c[i]; break }
-		if (chain == "")
-			next
-		res = f[3]
-		if (res == "NOMATCH")
-			res = "OK"
-		print F "|" table "|" chain "|" res "|" f[1]
-	}' "$1"
-}
 
 declare -A T_COMP T_REF T_REJ T_NA T_WRONG
 total_comp=0 total_ref=0 total_rej=0 total_na=0 total_wrong=0 decisions=0
@@ -183,7 +144,7 @@ for f in "${files[@]}"; do
 		fi
 		T_COMP[$base]=$((${T_COMP[$base]:-0} + 1))
 		total_comp=$((total_comp + 1))
-	done < <(cases "$f")
+	done < <(h_corpus_cases "$f")
 done
 
 printf '%-24s %9s %8s %9s %5s %6s\n' file compiled refused rejected n/a wrong

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # tests/diff/ext.sh: the differential test of the extension matches and
-# targets (ttl, tos, dscp, ecn, mark, MARK, esp, ah, pkttype, mac, u32,
+# targets (ttl, tos, dscp, ecn, mark, MARK, esp, ah, pkttype, mac, u32, bpf,
 # string, sctp, tcpmss, addrtype). The kernel is the oracle.
 #
 #   tests/diff/ext.sh [-f FAMILY[,FAMILY...]] [--keep-all]
@@ -19,7 +19,7 @@
 # does. Every family's rule set must also pass the verifier in --mode xdp, or
 # be refused there with the extension named (mark, MARK and HMARK: XDP has no
 # mark, TCPMSS: XDP cannot rewrite the packet, cpu: XDP runs before Receive
-# Packet Steering).
+# Packet Steering, bpf-skb: XDP has no skb->mark or pkt_type).
 #
 # Targets that change the packet (tcpmss-tg: TCPMSS) are also compared by
 # what they leave: kdiff records what reaches the server namespace behind the
@@ -45,18 +45,16 @@
 # `-m state` rule enables connection tracking, the kernel's connections are
 # flushed before each chain's run, as trace starts without any).
 #
-# Environment: IPT2BPF (default build/ipt2bpf), O (build dir for the tools,
+# Environment: IPT2BPF (default $O/ipt2bpf), O (build dir for the tools,
 # default build), DIFF_ID (namespace names), DIFF_OUT (default
 # tests/out/ext; failing cases are kept there).
 #
 # Exit status: 0 all agree, 1 mismatches, 2 the harness itself failed.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-O=${O:-build}
-[[ $O = /* ]] || O=$ROOT/$O
-IPT2BPF=${IPT2BPF:-$ROOT/build/ipt2bpf}
-[[ $IPT2BPF = /* ]] || IPT2BPF=$ROOT/$IPT2BPF
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$(dirname "$0")/../lib/harness.sh"
+h_init exttest die
 DIFF_ID=${DIFF_ID:-ext$$}
 OUT=${DIFF_OUT:-$ROOT/tests/out/ext}
 FAMILIES=
@@ -73,34 +71,20 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-die() {
-	echo "exttest: $*" >&2
-	exit 2
-}
-
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces, iptables-legacy)"
-command -v iptables-legacy-restore >/dev/null || die "iptables-legacy-restore not found"
+h_need_root "network namespaces, iptables-legacy"
+h_need_tools iptables-legacy-restore
 make -s -C "$ROOT" O="$O" "$O/tests/extgen" "$O/tests/kdiff" "$O/tests/ctdiff" >&2 ||
-	die "building extgen, kdiff and ctdiff failed"
-[ -x "$IPT2BPF" ] || die "$IPT2BPF not found"
+	h_die "building extgen, kdiff and ctdiff failed"
+h_need_ipt2bpf
 EXTGEN=$O/tests/extgen
 KDIFF=$O/tests/kdiff
 [ -n "$FAMILIES" ] || FAMILIES=$("$EXTGEN" --list | tr '\n' ' ')
 
-TOPO=$ROOT/tests/diff/topology.sh
-read -r NS_C NS_FW NS_S < <("$TOPO" names "$DIFF_ID")
-TMP=$(mktemp -d /tmp/exttest.XXXXXX)
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-	"$TOPO" down "$DIFF_ID" || true
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-"$TOPO" up "$DIFF_ID" || die "topology setup failed"
+h_workdir exttest
+TMP=$work
+h_topo "$DIFF_ID" || h_die "topology setup failed"
 rm -rf "$OUT"
 mkdir -p "$OUT"
-
-in_fw() { ip netns exec "$NS_FW" "$@"; }
 
 total=0 mism=0 harness_fail=0 xdp_bad=0 outs=0 out_bad=0 cls_n=0 cls_bad=0
 reports=$TMP/reports errors=$TMP/errors
@@ -113,7 +97,7 @@ reports=$TMP/reports errors=$TMP/errors
 observer_on() {
 	clang -target bpf -O2 -g -I"/usr/include/$(gcc -print-multiarch)" \
 		-c "$ROOT/tests/diff/prio_observer.bpf.c" -o "$TMP/prio_observer.o" ||
-		die "building the CLASSIFY observer failed"
+		h_die "building the CLASSIFY observer failed"
 	in_fw tc qdisc replace dev vout clsact
 	in_fw tc filter add dev vout egress bpf direct-action obj "$TMP/prio_observer.o" \
 		sec classifier
@@ -144,7 +128,7 @@ for fam in $FAMILIES; do
 	mkdir -p "$d"
 	"$EXTGEN" --family "$fam" --rules "$d/rules.v4" --pcap-input "$d/INPUT.pcap" \
 		--pcap-forward "$d/FORWARD.pcap" --pcap-output "$d/OUTPUT.pcap" ||
-		die "extgen --family $fam failed"
+		h_die "extgen --family $fam failed"
 	keep=$KEEP_ALL fn=0 fm=0 outcmp=0
 	if [ "$fam" = tcpmss-tg ]; then
 		outcmp=1
@@ -241,7 +225,8 @@ for fam in $FAMILIES; do
 		if { grep -q "'mark'\|'MARK'" "$d/xdp.err" && [ "$fam" = mark ]; } ||
 			{ grep -q "'TCPMSS'" "$d/xdp.err" && [ "$fam" = tcpmss-tg ]; } ||
 			{ grep -q "'HMARK'" "$d/xdp.err" && [[ $fam = hmark* ]]; } ||
-			{ grep -q "'cpu'" "$d/xdp.err" && [[ $fam = cpu* ]]; }; then
+			{ grep -q "'cpu'" "$d/xdp.err" && [[ $fam = cpu* ]]; } ||
+			{ grep -q "'bpf'.*XDP" "$d/xdp.err" && [ "$fam" = bpf-skb ]; }; then
 			xdp=refused
 		else
 			xdp=FAIL

@@ -30,7 +30,7 @@
 # Then --loop rule sets (chain loops): the kernel and ipt2bpf must both refuse
 # them (or, for a loop no built-in chain reaches, both accept).
 #
-# Environment: IPT2BPF (default build/ipt2bpf), O (build dir for the tools,
+# Environment: IPT2BPF (default $O/ipt2bpf), O (build dir for the tools,
 # default build), DIFF_ID (namespace names; default the shell's pid),
 # DIFF_OUT (default tests/out/diff), DIFF_TIMEOUT (seconds per run of either
 # side, default 600), DIFF_SKIP_EDGES (packet kinds rulegen leaves out, e.g.
@@ -44,11 +44,9 @@
 # Exit status: 0 all agree, 1 mismatches, 2 the harness itself failed.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-O=${O:-build}
-[[ $O = /* ]] || O=$ROOT/$O
-IPT2BPF=${IPT2BPF:-$ROOT/build/ipt2bpf}
-[[ $IPT2BPF = /* ]] || IPT2BPF=$ROOT/$IPT2BPF
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$(dirname "$0")/../lib/harness.sh"
+h_init difftest die
 DIFF_ID=${DIFF_ID:-$$}
 OUT=${DIFF_OUT:-$ROOT/tests/out/diff}
 TIMEOUT=${DIFF_TIMEOUT:-600}
@@ -82,35 +80,21 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-die() {
-	echo "difftest: $*" >&2
-	exit 2
-}
-
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces, iptables-legacy)"
-command -v iptables-legacy-restore >/dev/null || die "iptables-legacy-restore not found"
+h_need_root "network namespaces, iptables-legacy"
+h_need_tools iptables-legacy-restore
 make -s -C "$ROOT" O="$O" "$O/tests/rulegen" "$O/tests/kdiff" >&2 ||
-	die "building rulegen and kdiff failed"
+	h_die "building rulegen and kdiff failed"
 RULEGEN=$O/tests/rulegen
 KDIFF=$O/tests/kdiff
 if [ $SELF = 0 ] && [ ! -x "$IPT2BPF" ]; then
-	die "$IPT2BPF not found (set IPT2BPF, or use --self-check to test the oracle alone)"
+	h_die "$IPT2BPF not found (set IPT2BPF, or use --self-check to test the oracle alone)"
 fi
 
-TOPO=$ROOT/tests/diff/topology.sh
-read -r NS_C NS_FW _ < <("$TOPO" names "$DIFF_ID")
-TMP=$(mktemp -d /tmp/difftest.XXXXXX)
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-	"$TOPO" down "$DIFF_ID" || true
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-"$TOPO" up "$DIFF_ID" || die "topology setup failed"
+h_workdir difftest
+TMP=$work
+h_topo "$DIFF_ID" || h_die "topology setup failed"
 rm -rf "$OUT"
 mkdir -p "$OUT"
-
-in_fw() { ip netns exec "$NS_FW" "$@"; }
 
 kernel_side() { # kernel_side RULES PCAP CHAIN
 	in_fw timeout "$TIMEOUT" "$KDIFF" --rules "$1" --pcap "$2" --chain "$3" --inject-ns "$NS_C" --inject-dev vc
@@ -201,7 +185,7 @@ for ((seed = FIRST; seed < FIRST + SEEDS; seed++)); do
 	"$RULEGEN" --seed "$seed" --rules "$d/rules.v4" --pcap-input "$d/INPUT.pcap" \
 		--pcap-forward "$d/FORWARD.pcap" --pcap-output "$d/OUTPUT.pcap" \
 		--nrules "$NRULES" --npackets "$NPACKETS" ${DIFF_SKIP_EDGES:+--skip-edges "$DIFF_SKIP_EDGES"} ||
-		die "rulegen --seed $seed failed"
+		h_die "rulegen --seed $seed failed"
 	sets=$((sets + 1))
 	keep=$KEEP_ALL
 	for chain in INPUT FORWARD OUTPUT; do
@@ -258,12 +242,12 @@ loops_ok=0
 loops_bad=0
 if [ "$LOOPS" -gt 0 ]; then
 	"$RULEGEN" --seed 1 --rules /dev/null --pcap-input "$TMP/empty.pcap" --npackets 0 ||
-		die "rulegen (empty pcap) failed"
+		h_die "rulegen (empty pcap) failed"
 fi
 for ((i = 0; i < LOOPS; i++)); do
 	seed=$((FIRST + i))
 	f=$TMP/loop-$seed.v4
-	"$RULEGEN" --seed "$seed" --loop --rules "$f" --nrules 10 || die "rulegen --loop failed"
+	"$RULEGEN" --seed "$seed" --loop --rules "$f" --nrules 10 || h_die "rulegen --loop failed"
 	kr=0
 	in_fw iptables-legacy-restore -w <"$f" 2>/dev/null || kr=1
 	if [ $((seed % 4)) != 3 ] && [ $kr = 0 ]; then

@@ -50,9 +50,9 @@ set -u
 # Functions are called through "sec_$name": not unreachable.
 # shellcheck disable=SC2317
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-O=${O:-build}
-[[ $O = /* ]] || O=$ROOT/$O
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$(dirname "$0")/../lib/harness.sh"
+h_init dropin
 SHARED=${IPT2BPF_SHARED:-$ROOT/../shared}
 UMH=$O/ipt2bpf-umh
 IPT2BPF=$O/ipt2bpf
@@ -61,33 +61,15 @@ IPB=$ROOT/scripts/iptables-bpf
 IPB_SAVE=$ROOT/scripts/iptables-bpf-save
 IPB_RESTORE=$ROOT/scripts/iptables-bpf-restore
 
-pass=0
-fail=0
-ok() {
-	echo "PASS: $*"
-	pass=$((pass + 1))
-}
-bad() {
-	echo "FAIL: $*"
-	fail=$((fail + 1))
-}
-finish() {
-	echo "dropin: $pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
-	exit
-}
-
-[ "$(id -u)" -eq 0 ] || {
-	bad "needs root (network namespaces, bpf)"
-	finish
-}
+h_need_root "network namespaces, bpf"
 make -s -C "$ROOT" O="$O" all dropin-bins >/dev/null || {
 	bad "build (make O=$O all dropin-bins)"
 	finish
 }
-grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
+h_bpffs
 
-TMP=$(mktemp -d /tmp/dropin.XXXXXX)
+h_workdir dropin DROPIN_KEEP
+TMP=$work
 # iptables -w takes this lock instead of /run/xtables.lock: other tests may hold that
 # one.  Unprivileged runs (faults) must reach it too.
 chmod 711 "$TMP"
@@ -99,13 +81,8 @@ chmod 666 "$XTABLES_LOCKFILE"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 ID=d$$
-NSES=()
 
-ns_new() { # ns_new NAME: a namespace with lo up, removed at exit
-	ip netns add "$1" || return 1
-	NSES+=("$1")
-	ip -n "$1" link set lo up
-}
+ns_new() { h_ns_add "$1"; } # ns_new NAME: a namespace with lo up, removed at exit
 
 umh_start() { # umh_start NS [ARGS]: the daemon of NS, detached once serving
 	local ns=$1
@@ -127,21 +104,15 @@ umh_stop() { # umh_stop NS [SIGNAL]
 	rm -f "$TMP/$1.pid"
 }
 
+# shellcheck disable=SC2317 # run at exit, before the namespaces go
 cleanup() {
 	local ns
-	for ns in "${NSES[@]}"; do
+	for ns in "${h_nses[@]}"; do
 		umh_stop "$ns" KILL
-		ip netns exec "$ns" "$IPT2BPF" unload >/dev/null 2>&1
-		ip netns del "$ns" 2>/dev/null
 	done
 	"$ROOT/tests/diff/topology.sh" down "$ID" >/dev/null 2>&1
-	if [ "${DROPIN_KEEP:-0}" = 1 ]; then
-		echo "dropin: work directory kept: $TMP"
-	else
-		rm -rf "$TMP"
-	fi
 }
-trap cleanup EXIT
+h_at_exit cleanup
 
 ipk() { ip netns exec "$NSK" iptables-legacy "$@"; }
 ipb() { ip netns exec "$NSB" "$IPB" "$@"; }
@@ -159,12 +130,8 @@ pair_up() { # pair_up TAG
 }
 
 pair_down() {
-	local ns
 	umh_stop "$NSB"
-	for ns in "$NSK" "$NSB"; do
-		ip netns exec "$ns" "$IPT2BPF" unload >/dev/null 2>&1
-		ip netns del "$ns" 2>/dev/null
-	done
+	h_ns_del "$NSK" "$NSB"
 }
 
 # ------------------------------------------------------------------ unit
@@ -284,32 +251,6 @@ sec_commands() {
 }
 
 # ------------------------------------------------------------------ corpus
-# One case per line: TABLE|CHAIN|RESULT|RULE (as tests/corpus/run.sh reads the .t files).
-corpus_cases() {
-	awk '
-	BEGIN { table = "filter"; chains = "INPUT,FORWARD,OUTPUT" }
-	/^#/ || /^@/ || /^%/ || /^[ \t]*$/ { next }
-	/^\*/ { table = substr($0, 2); next }
-	/^:/ { chains = substr($0, 2); next }
-	{
-		n = split($0, f, ";")
-		if (n < 3 || (n >= 4 && f[4] == "NFT"))
-			next
-		if (table != "filter" && table != "security")
-			next
-		m = split(chains, c, ",")
-		chain = ""
-		for (i = 1; i <= m; i++)
-			if (c[i] == "INPUT" || c[i] == "FORWARD" || c[i] == "OUTPUT") { chain = c[i]; break }
-		if (chain == "")
-			next
-		res = f[3]
-		if (res == "NOMATCH")
-			res = "OK"
-		print table "|" chain "|" res "|" f[1]
-	}' "$1"
-}
-
 # The drop-in refused (not the kernel's reason): our explanation line, or an
 # extension iptables could not load or warned about because the daemon's
 # GET_REVISION says it is not translated.  $2: the kernel's stderr (a line it
@@ -379,7 +320,7 @@ sec_corpus() {
 				wrong=$((wrong + 1))
 				echo "$what: exit $brc '$(err_norm <"$TMP/b.err" | head -c 200)', the kernel's $krc '$(err_norm <"$TMP/k.err" | head -c 200)'" >>"$TMP/corpus.wrong"
 			fi
-		done < <(corpus_cases "$f")
+		done < <(h_corpus_cases "$f" | cut -d'|' -f2-)
 	done
 	pair_down
 	echo "corpus tally: $rows rows: $same identical to the kernel ($added rules added with the same iptables-save line, $((same - added)) failing alike), $refused refused by the translator, $na not loadable by this kernel, $wrong wrong"
@@ -888,7 +829,7 @@ sec_install() {
 	if command -v shellcheck >/dev/null 2>&1; then
 		{ shellcheck "$ROOT/scripts/iptables-bpf" "$ROOT/scripts/alternatives.sh" \
 			"$ROOT/scripts/bench-dropin.sh" &&
-			shellcheck -S warning "$ROOT/tests/dropin/run.sh"; } >"$TMP/sc.log" 2>&1 ||
+			shellcheck -S warning -x "$ROOT/tests/dropin/run.sh"; } >"$TMP/sc.log" 2>&1 ||
 			{
 				head -30 "$TMP/sc.log"
 				bad "install: shellcheck"

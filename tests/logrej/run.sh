@@ -32,71 +32,34 @@
 #           of `ipt2bpf log` must say that (mark, saddr, daddr, proto).
 #
 # usage: tests/logrej/run.sh [trace] [log] [log-xdp] [nflog] [reject]   (default: all)
-# Environment: IPT2BPF (default build/ipt2bpf), LOGREJ_KEEP=1 keeps the work
+# Environment: IPT2BPF (default $O/ipt2bpf), LOGREJ_KEEP=1 keeps the work
 # directory.  Needs root, iproute2, iptables-legacy, python3.  Last line:
 # "logrej: N passed, N failed".
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-IPT2BPF=${IPT2BPF:-$root/build/ipt2bpf}
-case $IPT2BPF in /*) ;; *) IPT2BPF=$root/$IPT2BPF ;; esac
-
-pass=0
-fail=0
-ok() {
-	echo "PASS: $*"
-	pass=$((pass + 1))
-}
-bad() {
-	echo "FAIL: $*"
-	fail=$((fail + 1))
-}
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$here/../lib/harness.sh"
+h_init logrej
 
 C=lgr$$c
 F=lgr$$f
 S=lgr$$s
-work=$(mktemp -d /tmp/ipt2bpf-logrej.XXXXXX)
+h_workdir ipt2bpf-logrej LOGREJ_KEEP
 log_all_netns=
 
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-	local ns
-	for ns in "$C" "$F" "$S"; do
-		[ -e "/run/netns/$ns" ] && ip netns del "$ns"
-	done
+# shellcheck disable=SC2317 # run at exit
+restore_log_all_netns() {
 	if [ -n "$log_all_netns" ]; then
 		echo "$log_all_netns" >/proc/sys/net/netfilter/nf_log_all_netns
 	fi
-	if [ -z "${LOGREJ_KEEP:-}" ]; then
-		rm -rf "$work"
-	else
-		echo "work directory: $work"
-	fi
 }
-trap cleanup EXIT
+h_at_exit restore_log_all_netns
 
-finish() {
-	echo "logrej: $pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
-	exit
-}
-
-if [ "$(id -u)" -ne 0 ]; then
-	bad "not root (network namespaces, bpf)"
-	finish
-fi
-for t in ip iptables-legacy iptables-legacy-restore python3 dmesg; do
-	command -v "$t" >/dev/null || {
-		bad "$t not found"
-		finish
-	}
-done
-[ -x "$IPT2BPF" ] || {
-	bad "$IPT2BPF missing (make all)"
-	finish
-}
-grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
+h_need_root "network namespaces, bpf"
+h_need_tools ip iptables-legacy iptables-legacy-restore python3 dmesg
+h_need_ipt2bpf
+h_bpffs
 
 sys() { # sys NS KEY=VALUE...
 	local ns=$1
@@ -106,23 +69,10 @@ sys() { # sys NS KEY=VALUE...
 inf() { ip netns exec "$F" "$@"; }
 
 topology() {
-	local ns
-	for ns in "$C" "$F" "$S"; do
-		[ -e "/run/netns/$ns" ] && ip netns del "$ns"
-		ip netns add "$ns"
-		sys "$ns" net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-		ip -n "$ns" link set lo up
-	done
-	ip -n "$C" link add lgrc0 type veth peer name lgrf0 netns "$F"
-	ip -n "$F" link add lgrf1 type veth peer name lgrs0 netns "$S"
-	ip -n "$C" addr add 10.200.1.2/24 dev lgrc0
-	ip -n "$F" addr add 10.200.1.1/24 dev lgrf0
-	ip -n "$F" addr add 10.200.2.1/24 dev lgrf1
-	ip -n "$S" addr add 10.200.2.2/24 dev lgrs0
-	ip -n "$C" link set lgrc0 up
-	ip -n "$F" link set lgrf0 up
-	ip -n "$F" link set lgrf1 up
-	ip -n "$S" link set lgrs0 up
+	h_ns_del "$C" "$F" "$S"
+	h_ns_add --no-ipv6 "$C" "$F" "$S"
+	h_veth "$C" lgrc0 10.200.1.2/24 "$F" lgrf0 10.200.1.1/24
+	h_veth "$F" lgrf1 10.200.2.1/24 "$S" lgrs0 10.200.2.2/24
 	ip -n "$C" route add default via 10.200.1.1
 	ip -n "$S" route add default via 10.200.2.1
 	sys "$F" net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \

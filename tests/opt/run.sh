@@ -23,11 +23,9 @@
 # Exit status: 0 all agree, 1 a difference, 2 the harness failed.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-O=${O:-build}
-[[ $O = /* ]] || O=$ROOT/$O
-IPT2BPF=${IPT2BPF:-$O/ipt2bpf}
-[[ $IPT2BPF = /* ]] || IPT2BPF=$ROOT/$IPT2BPF
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$(dirname "$0")/../lib/harness.sh"
+h_init opt die
 RULES=${OPT_RULES:-1500}
 SEEDS=${OPT_SEEDS:-3}
 EQ_SEEDS=${OPT_EQ_SEEDS:-3}
@@ -37,16 +35,11 @@ FIRST=${OPT_FIRST_SEED:-1}
 RULEGEN=$O/tests/rulegen
 BENCHRUN=$O/tests/benchrun
 
-die() {
-	echo "opt: $*" >&2
-	exit 2
-}
-
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces, BPF)"
-make -s -C "$ROOT" O="$O" "$RULEGEN" "$BENCHRUN" >&2 || die "building rulegen and benchrun failed"
-[ -x "$IPT2BPF" ] || die "$IPT2BPF not found"
-TMP=$(mktemp -d /tmp/ipt2bpf-opt.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+h_need_root "network namespaces, BPF"
+make -s -C "$ROOT" O="$O" "$RULEGEN" "$BENCHRUN" >&2 || h_die "building rulegen and benchrun failed"
+h_need_ipt2bpf
+h_workdir ipt2bpf-opt
+TMP=$work
 rc=0
 
 # 1. against the kernel
@@ -65,7 +58,7 @@ for ((seed = FIRST + 100; seed < FIRST + 100 + EQ_SEEDS; seed++)); do
 	mkdir -p "$d"
 	"$RULEGEN" --opt --seed "$seed" --rules "$d/rules.v4" --nrules "$RULES" \
 		--npackets "$EQ_PACKETS" --pcap-input "$d/INPUT.pcap" --pcap-forward "$d/FORWARD.pcap" \
-		--pcap-output "$d/OUTPUT.pcap" || die "rulegen --opt --seed $seed failed"
+		--pcap-output "$d/OUTPUT.pcap" || h_die "rulegen --opt --seed $seed failed"
 	for chain in INPUT FORWARD OUTPUT; do
 		if ! IPT2BPF_OPT_DEBUG=1 "$BENCHRUN" "$d/rules.v4" --equiv "$d/$chain.pcap" \
 			--chain "$chain" --in vin --out vout >"$d/$chain.out" 2>"$d/$chain.err"; then

@@ -22,76 +22,28 @@
 # ipt2bpf side only (--uid-owner 1001 -> 1002): the comparison there must
 # find the difference, so the test is known to be able to fail.
 #
-# Environment: IPT2BPF (default build/ipt2bpf), OWNER_KEEP=1 keeps the work
+# Environment: IPT2BPF (default $O/ipt2bpf), OWNER_KEEP=1 keeps the work
 # directory.  Needs root, iptables-legacy, setpriv, python3.
 # Last line: "owner: N passed, N failed".
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-IPT2BPF=${IPT2BPF:-$root/build/ipt2bpf}
-case $IPT2BPF in /*) ;; *) IPT2BPF=$root/$IPT2BPF ;; esac
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$here/../lib/harness.sh"
+h_init owner
 PY=/usr/bin/python3
 
-pass=0
-fail=0
-ok() {
-	echo "PASS: $*"
-	pass=$((pass + 1))
-}
-bad() {
-	echo "FAIL: $*"
-	fail=$((fail + 1))
-}
-finish() {
-	echo "owner: $pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
-	exit
-}
+h_need_root "network namespaces"
+h_need_tools ip iptables-legacy iptables-legacy-restore setpriv nsenter jq "$PY"
+h_need_ipt2bpf
+h_modprobe iptable_filter
+h_bpffs
 
-[ "$(id -u)" -eq 0 ] || {
-	bad "needs root"
-	finish
-}
-for t in ip iptables-legacy iptables-legacy-restore setpriv nsenter jq "$PY"; do
-	command -v "$t" >/dev/null || {
-		bad "$t not found"
-		finish
-	}
-done
-[ -x "$IPT2BPF" ] || {
-	bad "$IPT2BPF missing (make all)"
-	finish
-}
-modprobe -q iptable_filter 2>/dev/null
-grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
-
-work=$(mktemp -d /tmp/ipt2bpf-owner.XXXXXX)
-chmod 755 "$work"
+h_workdir ipt2bpf-owner OWNER_KEEP
 cp "$here/traffic.py" "$work/traffic.py"
 chmod 755 "$work/traffic.py"
 NS_OK=owner-ok-$$
 NS_BAD=owner-bad-$$
-pids=()
-
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-	local p ns
-	for p in "${pids[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	for ns in "$NS_OK" "$NS_BAD"; do
-		[ -e "/run/netns/$ns" ] || continue
-		nsenter --net="/run/netns/$ns" "$IPT2BPF" unload >/dev/null 2>&1
-		ip netns del "$ns" 2>/dev/null
-	done
-	if [ "${OWNER_KEEP:-0}" = 1 ]; then
-		echo "work directory kept: $work"
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
 
 # The rules: every one only counts, so the kernel passes every packet on.
 cat >"$work/rules.v4" <<'EOF'
@@ -159,11 +111,10 @@ as() {
 
 setup() {
 	local ns=$1 kernel=$2 ours=$3
-	ip netns add "$ns" || return 1
-	ip -n "$ns" link set lo up || return 1
+	h_ns_add "$ns" || return 1
 	ip netns exec "$ns" sysctl -qw net.ipv4.ping_group_range="0 2147483647" || return 1
 	ip netns exec "$ns" iptables-legacy-restore <"$kernel" || return 1
-	nsenter --net="/run/netns/$ns" "$IPT2BPF" load "$ours" 2>"$work/$ns.load" || {
+	h_in_ns "$ns" "$IPT2BPF" load "$ours" 2>"$work/$ns.load" || {
 		sed 's/^/    /' "$work/$ns.load" | head -20
 		return 1
 	}
@@ -178,7 +129,7 @@ traffic() {
 	: >"$work/$ns.srv"
 	as 1001 1001 - "$PY" "$work/traffic.py" serve 7001 4 >"$work/$ns.srv" 2>&1 &
 	local srv=$!
-	pids+=("$srv")
+	bg_pids+=("$srv")
 	for _ in $(seq 50); do
 		grep -q listening "$work/$ns.srv" && break
 		sleep 0.05
@@ -216,7 +167,7 @@ counters() {
 compare() {
 	local ns=$1 tag=$2 want=$3
 	ip netns exec "$ns" iptables-legacy -L -v -n -x | counters >"$work/$ns.kernel"
-	nsenter --net="/run/netns/$ns" "$IPT2BPF" status --list | counters >"$work/$ns.ours"
+	h_in_ns "$ns" "$IPT2BPF" status --list | counters >"$work/$ns.ours"
 	local n total diff
 	n=$(wc -l <"$work/$ns.kernel")
 	total=$(awk '{s += $2} END {print s + 0}' "$work/$ns.kernel")

@@ -41,7 +41,7 @@
 # when packets stay in order), the flip rate.
 #
 # usage: tests/runtime/atomic.sh [FLIPS]
-# Environment: IPT2BPF (default build/ipt2bpf), ATOMIC_FLIPS (default 1000),
+# Environment: IPT2BPF (default $O/ipt2bpf), ATOMIC_FLIPS (default 1000),
 # ATOMIC_MODES (default "tc xdp"), ATOMIC_RATE datagrams per second per path
 # (default 2000), ATOMIC_FILLER rules per version that the test traffic never
 # matches (default 50), ATOMIC_KEEP=1 keeps the work directory.  Needs root,
@@ -52,29 +52,13 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-IPT2BPF=${IPT2BPF:-$root/build/ipt2bpf}
-case $IPT2BPF in /*) ;; *) IPT2BPF=$root/$IPT2BPF ;; esac
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$here/../lib/harness.sh"
+h_init atomic
 FLIPS=${1:-${ATOMIC_FLIPS:-1000}}
 RATE=${ATOMIC_RATE:-2000}
 FILLER=${ATOMIC_FILLER:-50}
 MODES=${ATOMIC_MODES:-tc xdp}
-
-pass=0
-fail=0
-ok() {
-	echo "PASS: $*"
-	pass=$((pass + 1))
-}
-bad() {
-	echo "FAIL: $*"
-	fail=$((fail + 1))
-}
-finish() {
-	echo "atomic: $pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
-	exit
-}
 
 case $FLIPS$RATE$FILLER in
 *[!0-9]*)
@@ -82,61 +66,30 @@ case $FLIPS$RATE$FILLER in
 	finish
 	;;
 esac
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP: needs root (network namespaces, bpf)"
-	bad "not root"
-	finish
-fi
-for t in ip python3 nsenter ping iptables-legacy-restore; do
-	command -v "$t" >/dev/null || {
-		bad "$t not found"
-		finish
-	}
-done
-[ -x "$IPT2BPF" ] || {
-	bad "$IPT2BPF missing (make all)"
-	finish
-}
-modprobe -q veth 2>/dev/null
-grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
+h_need_root "network namespaces, bpf"
+h_need_tools ip python3 nsenter ping iptables-legacy-restore
+h_need_ipt2bpf
+h_modprobe veth
+h_bpffs
 
-work=$(mktemp -d /tmp/ipt2bpf-atomic.XXXXXX)
+# ATOMIC_KEEP=1 keeps the work directory (logs, rule sets) for a look.
+h_workdir ipt2bpf-atomic ATOMIC_KEEP
 C=atc-$$
 F=atf-$$
 S=ats-$$
-bg_pids=()
 
 # ipt2bpf runs in the firewall's network namespace but the host's mount
 # namespace (nsenter, not ip netns exec): its pins outlive each command.
-fw_ipt2bpf() { nsenter --net="/run/netns/$F" "$IPT2BPF" "$@"; }
-in_ns() {
-	local ns=$1
-	shift
-	ip netns exec "$ns" "$@"
-}
+fw_ipt2bpf() { h_in_ns "$F" "$IPT2BPF" "$@"; }
+in_ns() { ip netns exec "$@"; }
 
 topo_down() {
-	local p d n
-	for p in "${bg_pids[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	for p in "${bg_pids[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	bg_pids=()
-	if [ -e "/run/netns/$F" ]; then
-		fw_ipt2bpf unload >/dev/null 2>&1
-		d=/sys/fs/bpf/ipt2bpf/$(stat -L -c %i "/run/netns/$F")
-		[ -d "$d" ] && rm -rf "$d"
-	fi
-	for n in "$C" "$F" "$S"; do
-		ip netns del "$n" 2>/dev/null
-	done
+	h_kill_bg
+	h_ns_del "$C" "$F" "$S"
 	rmdir /sys/fs/bpf/ipt2bpf 2>/dev/null
 	return 0
 }
-# ATOMIC_KEEP=1 keeps the work directory (logs, rule sets) for a look.
-trap 'topo_down; if [ -n "${ATOMIC_KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi' EXIT
+h_at_exit topo_down
 
 # ---------------------------------------------------------------- traffic
 
@@ -385,40 +338,16 @@ ruleset B B B >"$work/B.v4"
 
 # ---------------------------------------------------------------- topology
 
-add_ns() {
-	ip netns add "$1" &&
-		ip -n "$1" link set lo up &&
-		in_ns "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-			net.ipv6.conf.default.disable_ipv6=1
-}
-
 topo_up() {
 	topo_down
-	add_ns "$C" && add_ns "$F" && add_ns "$S" || return 1
-	ip -n "$F" link add lan0 type veth peer name c0 netns "$C" &&
-		ip -n "$F" link add wan0 type veth peer name s0 netns "$S" &&
-		ip -n "$F" addr add 10.0.1.1/24 dev lan0 &&
-		ip -n "$F" addr add 10.0.2.1/24 dev wan0 &&
-		ip -n "$C" addr add 10.0.1.2/24 dev c0 &&
-		ip -n "$S" addr add 10.0.2.2/24 dev s0 &&
-		ip -n "$F" link set lan0 up &&
-		ip -n "$F" link set wan0 up &&
-		ip -n "$C" link set c0 up &&
-		ip -n "$S" link set s0 up &&
-		ip -n "$C" route add default via 10.0.1.1 &&
-		ip -n "$S" route add default via 10.0.2.1 &&
-		in_ns "$F" sysctl -qw net.ipv4.ip_forward=1
+	h_fw_topo "$C" "$F" "$S"
 }
 
 receiver() { # NS NAME
-	local i
 	# Not through in_ns: $! must be python itself, for the kill below.
 	ip netns exec "$1" python3 "$work/udp.py" recv "$work/$2.log" "$work/$2.ready" &
 	bg_pids+=($!)
-	for i in $(seq 1 100); do
-		[ -e "$work/$2.ready" ] && return 0
-		sleep 0.05
-	done
+	h_wait_for "$work/$2.ready" && return 0
 	echo "receiver $2 did not start"
 	return 1
 }

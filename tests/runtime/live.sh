@@ -30,93 +30,44 @@
 #             leaves a clsact qdisc and filter someone else added (tc, xdp).
 #
 # usage: tests/runtime/live.sh [SECTION...]   (default: all of the above)
-# Environment: IPT2BPF (default build/ipt2bpf), RUNTIME_KEEP=1 keeps the work directory.  Needs root, iproute2,
+# Environment: IPT2BPF (default $O/ipt2bpf), RUNTIME_KEEP=1 keeps the work directory.  Needs root, iproute2,
 # iptables-legacy, python3, jq, bpftool.  Last line: "runtime: N passed, N failed".
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-IPT2BPF=${IPT2BPF:-$root/build/ipt2bpf}
-case $IPT2BPF in /*) ;; *) IPT2BPF=$root/$IPT2BPF ;; esac
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$here/../lib/harness.sh"
+h_init runtime
 
-pass=0
-fail=0
-ok() {
-	echo "PASS: $*"
-	pass=$((pass + 1))
-}
-bad() {
-	echo "FAIL: $*"
-	fail=$((fail + 1))
-}
-finish() {
-	echo "runtime: $pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
-	exit
-}
+h_need_root "network namespaces, bpf"
+h_need_tools ip tc iptables-legacy iptables-legacy-restore python3 jq bpftool nsenter
+h_need_ipt2bpf
+h_modprobe iptable_filter veth
+h_bpffs
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP: needs root (network namespaces, bpf)"
-	bad "not root"
-	finish
-fi
-for t in ip tc iptables-legacy iptables-legacy-restore python3 jq bpftool nsenter; do
-	command -v "$t" >/dev/null || {
-		bad "$t not found"
-		finish
-	}
-done
-[ -x "$IPT2BPF" ] || {
-	bad "$IPT2BPF missing (make all)"
-	finish
-}
-modprobe -q iptable_filter 2>/dev/null
-modprobe -q veth 2>/dev/null
-grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
-
-work=$(mktemp -d /tmp/ipt2bpf-runtime.XXXXXX)
-chmod 755 "$work"
+# RUNTIME_KEEP=1 keeps the work directory (outcomes, listings, logs) for a look.
+h_workdir ipt2bpf-runtime RUNTIME_KEEP
 C=rtc-$$
 F=rtf-$$
 S=rts-$$
 C2=rtc2-$$
 X=rtx-$$
 Y=rty-$$
-bg_pids=()
 
 # ipt2bpf runs in the firewall's network namespace but the host's mount
 # namespace (nsenter, not ip netns exec): its pins must outlive each command.
-fw_ipt2bpf() { nsenter --net="/run/netns/$F" "$IPT2BPF" "$@"; }
-in_ns() {
-	local ns=$1
-	shift
-	ip netns exec "$ns" "$@"
-}
+fw_ipt2bpf() { h_in_ns "$F" "$IPT2BPF" "$@"; }
+in_ns() { ip netns exec "$@"; }
 
 pin_dir() { echo "/sys/fs/bpf/ipt2bpf/$(stat -L -c %i "/run/netns/$F" 2>/dev/null)"; }
 
 topo_down() {
-	local p d
-	for p in "${bg_pids[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	for p in "${bg_pids[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	bg_pids=()
-	if [ -e "/run/netns/$F" ]; then
-		fw_ipt2bpf unload >/dev/null 2>&1
-		d=$(pin_dir)
-		[ -d "$d" ] && rm -rf "$d"
-	fi
-	for n in "$C" "$F" "$S" "$C2" "$X" "$Y"; do
-		ip netns del "$n" 2>/dev/null
-	done
+	h_kill_bg
+	h_ns_del "$C" "$F" "$S" "$C2" "$X" "$Y"
 	rmdir /sys/fs/bpf/ipt2bpf 2>/dev/null
 	return 0
 }
-# RUNTIME_KEEP=1 keeps the work directory (outcomes, listings, logs) for a look.
-trap 'topo_down; if [ -n "${RUNTIME_KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi' EXIT
+h_at_exit topo_down
 
 # ---------------------------------------------------------------- helpers
 
@@ -183,46 +134,19 @@ elif cmd == 'listen':  # listen LOG READY tcp:PORT|udp:PORT...
 PY
 
 listen() {
-	local ns=$1 name=$2 i
+	local ns=$1 name=$2
 	shift 2
 	ip netns exec "$ns" python3 "$work/probe.py" listen "$work/$name.log" "$work/$name.ready" "$@" &
 	bg_pids+=($!)
-	for i in $(seq 1 100); do
-		[ -e "$work/$name.ready" ] && return 0
-		sleep 0.05
-	done
+	h_wait_for "$work/$name.ready" && return 0
 	echo "listener $name did not start"
 	return 1
-}
-
-add_ns() {
-	ip netns add "$1"
-	ip -n "$1" link set lo up
-	in_ns "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 }
 
 topo_up() {
 	topo_down
 	rm -f "$work"/*.log "$work"/*.ready
-	add_ns "$C"
-	add_ns "$F"
-	add_ns "$S"
-	ip -n "$F" link add lan0 type veth peer name c0 netns "$C"
-	ip -n "$F" link add wan0 type veth peer name s0 netns "$S"
-	in_ns "$F" sysctl -qw net.ipv6.conf.lan0.disable_ipv6=1 net.ipv6.conf.wan0.disable_ipv6=1
-	in_ns "$C" sysctl -qw net.ipv6.conf.c0.disable_ipv6=1
-	in_ns "$S" sysctl -qw net.ipv6.conf.s0.disable_ipv6=1
-	ip -n "$F" addr add 10.0.1.1/24 dev lan0
-	ip -n "$F" addr add 10.0.2.1/24 dev wan0
-	ip -n "$C" addr add 10.0.1.2/24 dev c0
-	ip -n "$S" addr add 10.0.2.2/24 dev s0
-	ip -n "$F" link set lan0 up
-	ip -n "$F" link set wan0 up
-	ip -n "$C" link set c0 up
-	ip -n "$S" link set s0 up
-	ip -n "$C" route add default via 10.0.1.1
-	ip -n "$S" route add default via 10.0.2.1
-	in_ns "$F" sysctl -qw net.ipv4.ip_forward=1
+	h_fw_topo "$C" "$F" "$S" || return 1
 	listen "$S" S tcp:80 tcp:443 tcp:22 tcp:8080 tcp:8000 tcp:8079 udp:53 udp:5353 || return 1
 	listen "$F" F tcp:22 tcp:8443 tcp:2222 udp:53 || return 1
 	listen "$C" C tcp:9000 || return 1
@@ -698,7 +622,7 @@ section_follow() {
 		bad "follow: load --follow did not start: $(cat "$work/follow.out")"
 		return
 	}
-	add_ns "$C2"
+	h_ns_add --no-ipv6 "$C2"
 	t0=$(date +%s%N)
 	ip -n "$F" link add lan7 type veth peer name c2 netns "$C2"
 	for i in $(seq 1 400); do
@@ -873,7 +797,7 @@ section_netns_reuse() {
 	topo_down
 	printf '%s\n' '*filter' ':INPUT ACCEPT [0:0]' ':FORWARD ACCEPT [0:0]' ':OUTPUT ACCEPT [0:0]' \
 		'-A INPUT -p icmp -j ACCEPT' 'COMMIT' >"$work/icmp.v4"
-	add_ns "$X"
+	h_ns_add --no-ipv6 "$X"
 	ino=$(stat -L -c %i "/run/netns/$X")
 	d=/sys/fs/bpf/ipt2bpf/$ino
 	if ! nsenter --net="/run/netns/$X" "$IPT2BPF" load "$work/icmp.v4" ||
@@ -886,7 +810,7 @@ section_netns_reuse() {
 	ip netns del "$X" # no unload: the state stays pinned
 	# Its inode number is free once the namespace is cleaned up (asynchronously).
 	for i in $(seq 1 50); do
-		add_ns "$Y"
+		h_ns_add --no-ipv6 "$Y"
 		yino=$(stat -L -c %i "/run/netns/$Y")
 		[ "$yino" = "$ino" ] && break
 		ip netns del "$Y"

@@ -7,31 +7,22 @@
 # missing or malformed sinks, masks too small for the labels, options where
 # they do not belong.  Each case: the exit status and a part of the message.
 #
-# Environment: IPT2BPF (default build/ipt2bpf).  Needs root (a scratch
+# Environment: IPT2BPF (default $O/ipt2bpf).  Needs root (a scratch
 # network namespace for `load`).  Last line: "security-bad-input: N passed,
 # N failed".
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-IPT2BPF=${IPT2BPF:-$root/build/ipt2bpf}
-case $IPT2BPF in /*) ;; *) IPT2BPF=$root/$IPT2BPF ;; esac
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$here/../lib/harness.sh"
+h_init security-bad-input
 
-pass=0
-fail=0
-work=$(mktemp -d /tmp/ipt2bpf-secbad.XXXXXX)
+h_workdir ipt2bpf-secbad
 NS=secb-$$
-cleanup() {
-	if [ -e "/run/netns/$NS" ]; then
-		nsenter --net="/run/netns/$NS" "$IPT2BPF" unload >/dev/null 2>&1
-		ip netns del "$NS"
-	fi
-	rmdir /sys/fs/bpf/ipt2bpf 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$NS" || exit 1
-grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
+# shellcheck disable=SC2016 # expanded at exit
+h_at_exit 'h_ns_del "$NS"; rmdir /sys/fs/bpf/ipt2bpf 2>/dev/null'
+h_ns_add "$NS" || exit 1
+h_bpffs
 
 # expect NAME STATUS TEXT CMD...: CMD exits with STATUS and its stderr has TEXT.
 expect() {
@@ -40,14 +31,13 @@ expect() {
 	"$@" >"$work/out" 2>"$work/err" </dev/null
 	rc=$?
 	if [ "$rc" = "$want" ] && grep -qF -- "$text" "$work/err"; then
-		echo "PASS: $name"
-		pass=$((pass + 1))
+		ok "$name"
 	else
-		echo "FAIL: $name: status $rc (want $want), stderr: $(head -c 400 "$work/err")"
-		fail=$((fail + 1))
+		bad "$name: status $rc (want $want), stderr: $(head -c 400 "$work/err")"
 	fi
 }
-load() { nsenter --net="/run/netns/$NS" "$IPT2BPF" load "$@"; }
+# shellcheck disable=SC2317 # called through expect
+load() { h_in_ns "$NS" "$IPT2BPF" load "$@"; }
 
 rules() { # rules FILE RULE...: a security table with these rules
 	local f=$1
@@ -128,8 +118,7 @@ PY
 	expect "context: 256 bytes without a NUL (raw blob)" 1 "security context longer than 255 characters" \
 		"$IPT2BPF" --blob "$work/blobs/security.blob" -o "$work/x.o" --label-sink none
 else
-	echo "FAIL: context: cannot save the blob: $(cat "$work/err")"
-	fail=$((fail + 1))
+	bad "context: cannot save the blob: $(cat "$work/err")"
 fi
 
 # ---------------------------------------------------------------- sinks
@@ -153,5 +142,4 @@ expect "sink: xdp mode" 1 "use --mode tc" \
 printf '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -j CONNSECMARK --save\nCOMMIT\n' >"$work/t1.v4"
 expect "table: CONNSECMARK in filter" 2 "CONNSECMARK" "$IPT2BPF" "$work/t1.v4" -o "$work/x.o"
 
-echo "security-bad-input: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -17,17 +17,15 @@
 # defragmentation changes what FORWARD sees; SECMARK is what the random
 # rules use.  ipt2bpf compiles the real SECMARK rules (trace needs no sink).
 #
-# Environment: IPT2BPF (default build/ipt2bpf), O (tools' build dir,
+# Environment: IPT2BPF (default $O/ipt2bpf), O (tools' build dir,
 # default build), DIFF_ID, SECDIFF_OUT (failing cases, default
 # tests/out/security-diff).  Last line: "security-diff: N decisions,
 # M mismatches".  Exit 0 all agree, 1 mismatches, 2 the harness failed.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-O=${O:-build}
-[[ $O = /* ]] || O=$ROOT/$O
-IPT2BPF=${IPT2BPF:-$ROOT/build/ipt2bpf}
-[[ $IPT2BPF = /* ]] || IPT2BPF=$ROOT/$IPT2BPF
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$(dirname "$0")/../lib/harness.sh"
+h_init security-diff die
 DIFF_ID=${DIFF_ID:-sec$$}
 OUT=${SECDIFF_OUT:-$ROOT/tests/out/security-diff}
 
@@ -49,28 +47,16 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-die() {
-	echo "security-diff: $*" >&2
-	exit 2
-}
-[ "$(id -u)" = 0 ] || die "needs root"
-make -s -C "$ROOT" O="$O" "$O/tests/rulegen" "$O/tests/kdiff" >&2 || die "building the tools failed"
-[ -x "$IPT2BPF" ] || die "$IPT2BPF not found"
-modprobe -q iptable_security 2>/dev/null || true
+h_need_root "network namespaces"
+make -s -C "$ROOT" O="$O" "$O/tests/rulegen" "$O/tests/kdiff" >&2 || h_die "building the tools failed"
+h_need_ipt2bpf
+h_modprobe iptable_security
 
-TOPO=$ROOT/tests/diff/topology.sh
-read -r NS_C NS_FW _ < <("$TOPO" names "$DIFF_ID")
-TMP=$(mktemp -d /tmp/secdiff.XXXXXX)
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-	"$TOPO" down "$DIFF_ID" || true
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-"$TOPO" up "$DIFF_ID" || die "topology setup failed"
+h_workdir secdiff
+TMP=$work
+h_topo "$DIFF_ID" || h_die "topology setup failed"
 rm -rf "$OUT"
 mkdir -p "$OUT"
-in_fw() { ip netns exec "$NS_FW" "$@"; }
 
 total=0
 mism=0
@@ -83,7 +69,7 @@ for ((seed = FIRST; seed < FIRST + SEEDS; seed++)); do
 	"$O/tests/rulegen" --table security --seed "$seed" --rules "$d/rules.v4" \
 		--pcap-input "$d/INPUT.pcap" --pcap-forward "$d/FORWARD.pcap" \
 		--pcap-output "$d/OUTPUT.pcap" --nrules "$NRULES" --npackets "$NPACKETS" ||
-		die "rulegen --seed $seed failed"
+		h_die "rulegen --seed $seed failed"
 	# The kernel's copy: SECMARK becomes a jump to the empty chain SECSTANDIN.
 	sed -e 's/-j SECMARK --selctx [^ ]*/-j SECSTANDIN/' \
 		-e 's/^\*security$/*security\n:SECSTANDIN - [0:0]/' "$d/rules.v4" >"$d/kernel.v4"

@@ -47,50 +47,20 @@
 #               adds one; status shows the labels section.
 #
 # usage: tests/security/e2e.sh
-# Environment: IPT2BPF (default build/ipt2bpf), SEC_KEEP=1 keeps the work
+# Environment: IPT2BPF (default $O/ipt2bpf), SEC_KEEP=1 keeps the work
 # directory.  Last line: "security-e2e: N passed, N failed".
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-IPT2BPF=${IPT2BPF:-$root/build/ipt2bpf}
-case $IPT2BPF in /*) ;; *) IPT2BPF=$root/$IPT2BPF ;; esac
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$here/../lib/harness.sh"
+h_init security-e2e
 
-pass=0
-fail=0
-ok() {
-	echo "PASS: $*"
-	pass=$((pass + 1))
-}
-bad() {
-	echo "FAIL: $*"
-	fail=$((fail + 1))
-}
-finish() {
-	echo "security-e2e: $pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
-	exit
-}
-
-if [ "$(id -u)" -ne 0 ]; then
-	bad "needs root (network namespaces, cgroups, bpf)"
-	finish
-fi
-for t in ip iptables-legacy iptables-legacy-restore python3 jq nsenter; do
-	command -v "$t" >/dev/null || {
-		bad "$t not found"
-		finish
-	}
-done
-[ -x "$IPT2BPF" ] || {
-	bad "$IPT2BPF missing (make all)"
-	finish
-}
-modprobe -q veth 2>/dev/null
-modprobe -q iptable_security 2>/dev/null
-modprobe -q iptable_mangle 2>/dev/null
-modprobe -q xt_mark 2>/dev/null
-grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
+h_need_root "network namespaces, cgroups, bpf"
+h_need_tools ip iptables-legacy iptables-legacy-restore python3 jq nsenter
+h_need_ipt2bpf
+h_modprobe veth iptable_security iptable_mangle xt_mark
+h_bpffs
 
 # cgroup v2: /sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid ones.
 CGROOT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
@@ -99,28 +69,16 @@ if [ -z "$CGROOT" ]; then
 	finish
 fi
 
-work=$(mktemp -d /tmp/ipt2bpf-security.XXXXXX)
-chmod 755 "$work"
+h_workdir ipt2bpf-security SEC_KEEP
 CG=$CGROOT/ipt2bpf-sec-$$
 CLI=secc-$$
 RTR=secr-$$
 SRV=secs-$$
-bg_pids=()
 
-# shellcheck disable=SC2317 # called by the trap
+# shellcheck disable=SC2317 # run at exit, after the background processes
 cleanup() {
-	local p n
-	for p in "${bg_pids[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	for p in "${bg_pids[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	for n in "$CLI" "$RTR" "$SRV"; do
-		[ -e "/run/netns/$n" ] || continue
-		nsenter --net="/run/netns/$n" "$IPT2BPF" unload >/dev/null 2>&1
-		ip netns del "$n" 2>/dev/null
-	done
+	local d p
+	h_ns_del "$CLI" "$RTR" "$SRV"
 	# Processes left in the test cgroups go first (they were ours).
 	for d in "$CG"/*/ "$CG"/; do
 		[ -d "$d" ] || continue
@@ -129,17 +87,12 @@ cleanup() {
 	sleep 0.1
 	rmdir "$CG"/* "$CG" 2>/dev/null
 	rmdir /sys/fs/bpf/ipt2bpf 2>/dev/null
-	if [ -n "${SEC_KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
+h_at_exit cleanup
 
 # ---------------------------------------------------------------- topology
 
-in_ns() { # in_ns NS CMD...: the host's mount namespace (cgroup v2 and bpffs visible)
-	local ns=$1
-	shift
-	nsenter --net="/run/netns/$ns" "$@"
-}
+in_ns() { h_in_ns "$@"; } # the host's mount namespace (cgroup v2 and bpffs visible)
 ipt() { in_ns "$1" "$IPT2BPF" "${@:2}"; }
 # in_cg CGROUP NS CMD...: CMD joins the cgroup first, so its sockets are created there.
 in_cg() {
@@ -153,20 +106,9 @@ mkdir -p "$CG/web" "$CG/browser" "$CG/other" || {
 	bad "cannot create cgroups under $CGROOT"
 	finish
 }
-for n in "$CLI" "$RTR" "$SRV"; do
-	ip netns add "$n"
-	ip -n "$n" link set lo up
-done
-ip link add sc0 netns "$CLI" type veth peer name sr0 netns "$RTR"
-ip link add sr1 netns "$RTR" type veth peer name ss0 netns "$SRV"
-ip -n "$CLI" addr add 192.168.1.2/24 dev sc0
-ip -n "$RTR" addr add 192.168.1.1/24 dev sr0
-ip -n "$RTR" addr add 192.168.100.1/24 dev sr1
-ip -n "$SRV" addr add 192.168.100.15/24 dev ss0
-ip -n "$CLI" link set sc0 up
-ip -n "$RTR" link set sr0 up
-ip -n "$RTR" link set sr1 up
-ip -n "$SRV" link set ss0 up
+h_ns_add "$CLI" "$RTR" "$SRV"
+h_veth "$CLI" sc0 192.168.1.2/24 "$RTR" sr0 192.168.1.1/24
+h_veth "$RTR" sr1 192.168.100.1/24 "$SRV" ss0 192.168.100.15/24
 ip -n "$CLI" route add default via 192.168.1.1
 ip -n "$SRV" route add default via 192.168.100.1
 in_ns "$RTR" sysctl -qw net.ipv4.ip_forward=1

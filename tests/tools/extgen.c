@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <linux/filter.h>
 
 #include "tests/tools/pcap.h"
 #include "translator/util.h"
@@ -1610,6 +1611,266 @@ static void hmarkct_packets(struct out *o)
 	plain(o, "hmarkct");
 }
 
+/* ---- bpf (classic programs: -m bpf --bytecode) */
+
+#define BS(c, k)	 BPF_STMT(c, (uint32_t)(k))
+#define BJ(c, k, jt, jf) BPF_JUMP(c, (uint32_t)(k), jt, jf)
+#define B_RET1		 BS(BPF_RET | BPF_K, 1)
+#define B_RET0		 BS(BPF_RET | BPF_K, 0)
+#define B_RETA		 BS(BPF_RET | BPF_A, 0)
+#define LDB(k)		 BS(BPF_LD | BPF_B | BPF_ABS, k)
+#define LDH(k)		 BS(BPF_LD | BPF_H | BPF_ABS, k)
+#define LDW(k)		 BS(BPF_LD | BPF_W | BPF_ABS, k)
+#define JEQ(k, t, f)	 BJ(BPF_JMP | BPF_JEQ | BPF_K, k, t, f)
+#define ALU(op, k)	 BS(BPF_ALU | (op) | BPF_K, k)
+#define ALUX(op)	 BS(BPF_ALU | (op) | BPF_X, 0)
+#define LDXI(k)		 BS(BPF_LDX | BPF_IMM, k)
+#define LDI(k)		 BS(BPF_LD | BPF_IMM, k)
+#define ANC(a)		 (SKF_AD_OFF + (a))
+#define BPROG(mask, ...)                                                                           \
+	do {                                                                                       \
+		static const struct sock_filter p_[] = {__VA_ARGS__};                              \
+		bpf_rule(r, mask, p_, ARRAY_SIZE(p_));                                             \
+	} while (0)
+
+/* One rule "-m bpf --bytecode" with the program in iptables' "N,c t f k,..." form. */
+static void bpf_rule(struct rules *r, unsigned int mask, const struct sock_filter *p, size_t n)
+{
+	char buf[900];
+	int at = snprintf(buf, sizeof(buf), "%zu", n);
+
+	for (size_t i = 0; i < n && at > 0 && (size_t)at < sizeof(buf); i++)
+		at += snprintf(buf + at, sizeof(buf) - (size_t)at, ",%u %u %u %u", p[i].code,
+			       p[i].jt, p[i].jf, p[i].k);
+	rule(r, mask, "-m bpf --bytecode \"%s\"", buf);
+}
+
+static void bpf_rules(struct rules *r)
+{
+	const unsigned int rx = M_IN | M_FWD;
+
+	/* protocol, ports through the IHL (BPF_MSH) */
+	BPROG(M_ALL, LDB(9), JEQ(6, 0, 1), B_RET1, B_RET0);
+	BPROG(M_ALL, LDB(9), JEQ(6, 1, 0), JEQ(17, 0, 4), BS(BPF_LDX | BPF_B | BPF_MSH, 0),
+	      BS(BPF_LD | BPF_H | BPF_IND, 2), JEQ(80, 0, 1), B_RET1, B_RET0);
+	BPROG(M_ALL, BS(BPF_LDX | BPF_B | BPF_MSH, 0), BS(BPF_LD | BPF_H | BPF_IND, 0),
+	      BJ(BPF_JMP | BPF_JGE | BPF_K, 1024, 0, 1), B_RET1, B_RET0);
+	BPROG(M_ALL, BS(BPF_LDX | BPF_B | BPF_MSH, 0), BS(BPF_LD | BPF_W | BPF_IND, 8), B_RETA);
+	/* length, loads at and past the end of the datagram */
+	BPROG(M_ALL, BS(BPF_LD | BPF_W | BPF_LEN, 0), BJ(BPF_JMP | BPF_JGT | BPF_K, 40, 0, 1),
+	      B_RET1, B_RET0);
+	BPROG(M_ALL, LDB(40), B_RET1);
+	BPROG(M_ALL, LDH(39), B_RET1);
+	BPROG(M_ALL, LDW(37), B_RET1);
+	BPROG(M_ALL, LDW(38), B_RET1);
+	BPROG(M_ALL, LDB(1427), B_RET1);
+	BPROG(M_ALL, LDB(1428), B_RET1);
+	BPROG(M_ALL, LDB(0x7fffffff), B_RET1);
+	BPROG(M_ALL, LDB(0x80000000), B_RET1);
+	BPROG(M_ALL, LDB(20), B_RETA);
+	BPROG(M_ALL, LDW(24), B_RETA);
+	BPROG(M_ALL, BS(BPF_LDX | BPF_W | BPF_LEN, 0), BS(BPF_LD | BPF_B | BPF_IND, -1), B_RETA);
+	BPROG(M_ALL, BS(BPF_LDX | BPF_W | BPF_LEN, 0), BS(BPF_LD | BPF_H | BPF_IND, -2), B_RETA);
+	BPROG(M_ALL, BS(BPF_LDX | BPF_W | BPF_LEN, 0), BS(BPF_LD | BPF_B | BPF_IND, 0), B_RET1);
+	BPROG(M_ALL, BS(BPF_LDX | BPF_W | BPF_LEN, 0), BS(BPF_LD | BPF_W | BPF_IND, -3), B_RET1);
+	/* the network and link-layer offsets, also through X */
+	BPROG(M_ALL, LDB(SKF_NET_OFF + 9), JEQ(17, 0, 1), B_RET1, B_RET0);
+	BPROG(M_ALL, LDXI(SKF_NET_OFF), BS(BPF_LD | BPF_B | BPF_IND, 9), JEQ(6, 0, 1), B_RET1,
+	      B_RET0);
+	BPROG(M_ALL, LDXI(0), BS(BPF_LD | BPF_B | BPF_IND, SKF_AD_OFF + 9), B_RET1);
+	BPROG(M_ALL, LDXI(SKF_NET_OFF - 1), BS(BPF_LD | BPF_B | BPF_IND, 1), B_RETA);
+	BPROG(rx, LDB(SKF_LL_OFF + 23), JEQ(17, 0, 1), B_RET1, B_RET0);
+	BPROG(rx, LDB(SKF_LL_OFF + 6), JEQ(2, 0, 1), B_RET1, B_RET0);
+	BPROG(rx, LDH(SKF_LL_OFF + 12), JEQ(0x800, 0, 1), B_RET1, B_RET0);
+	BPROG(rx, LDB(SKF_LL_OFF + 22), JEQ(63, 0, 1), B_RET1, B_RET0);
+	BPROG(rx, LDW(SKF_LL_OFF + 20), ALU(BPF_AND, 0x0101), B_RETA);
+	BPROG(rx, LDXI(SKF_LL_OFF), BS(BPF_LD | BPF_W | BPF_IND, 0), B_RETA);
+	BPROG(rx, LDXI(SKF_LL_OFF), BS(BPF_LD | BPF_B | BPF_IND, 23), JEQ(6, 0, 1), B_RET1, B_RET0);
+	BPROG(rx, BS(BPF_LDX | BPF_W | BPF_LEN, 0), BS(BPF_LD | BPF_B | BPF_IND, SKF_LL_OFF + 13),
+	      B_RETA);
+	BPROG(rx, BS(BPF_LDX | BPF_W | BPF_LEN, 0), BS(BPF_LD | BPF_B | BPF_IND, SKF_LL_OFF + 14),
+	      B_RET1);
+	BPROG(rx, LDB(SKF_LL_OFF - 1), B_RET1);
+	/* FORWARD: the TTL and checksum as ip_forward() left them, every overlap */
+	BPROG(M_ALL, LDB(8), JEQ(63, 0, 1), B_RET1, B_RET0);
+	BPROG(M_ALL, LDB(8), JEQ(64, 0, 1), B_RET1, B_RET0);
+	for (uint32_t off = 5; off <= 12; off++)
+		for (int sz = 1; sz <= 4; sz *= 2)
+			for (int b = 0; b < sz; b++) {
+				uint16_t c = BPF_LD | BPF_ABS |
+					     (sz == 1	? BPF_B
+					      : sz == 2 ? BPF_H
+							: BPF_W);
+				const struct sock_filter p[] = {
+					BS(c, off), ALU(BPF_AND, 1U << (8 * b)), B_RETA};
+
+				if (off + (uint32_t)b < 8 || off + (uint32_t)b > 11)
+					continue; /* that byte is not TTL, protocol or checksum */
+				bpf_rule(r, M_ALL, p, ARRAY_SIZE(p));
+			}
+	BPROG(M_ALL, LDXI(3), BS(BPF_LD | BPF_H | BPF_IND, 7), ALU(BPF_AND, 0x0101), B_RETA);
+	BPROG(M_ALL, LDH(10), ALU(BPF_AND, 0x100), B_RETA);
+	/* ALU: division and modulo by zero, shifts by X >= 32, wrap-around */
+	BPROG(M_ALL, LDB(1), BS(BPF_MISC | BPF_TAX, 0), LDI(100), ALUX(BPF_DIV), B_RETA);
+	BPROG(M_ALL, LDB(1), BS(BPF_MISC | BPF_TAX, 0), LDI(100), ALUX(BPF_MOD), B_RETA);
+	BPROG(M_ALL, LDB(1), BS(BPF_MISC | BPF_TAX, 0), LDI(7), ALUX(BPF_DIV), B_RET1);
+	BPROG(M_ALL, LDB(9), ALU(BPF_DIV, 3), ALU(BPF_MOD, 4), JEQ(1, 0, 1), B_RET1, B_RET0);
+	BPROG(M_ALL, LDB(9), BS(BPF_MISC | BPF_TAX, 0), LDI(1), ALUX(BPF_LSH), B_RETA);
+	BPROG(M_ALL, LDXI(33), LDI(1), ALUX(BPF_LSH), B_RETA);
+	BPROG(M_ALL, LDXI(32), LDW(12), ALUX(BPF_RSH), ALU(BPF_AND, 1), B_RETA);
+	BPROG(M_ALL, LDB(9), ALU(BPF_NEG, 0), BJ(BPF_JMP | BPF_JGT | BPF_K, 0xfffffff9, 0, 1),
+	      B_RET1, B_RET0);
+	BPROG(M_ALL, LDB(9), ALU(BPF_MUL, 0x10000001),
+	      BJ(BPF_JMP | BPF_JSET | BPF_K, 0x80000000, 0, 1), B_RET1, B_RET0);
+	BPROG(M_ALL, BS(BPF_LD | BPF_W | BPF_LEN, 0), ALU(BPF_SUB, 41),
+	      BJ(BPF_JMP | BPF_JGE | BPF_K, 0x80000000, 0, 1), B_RET1, B_RET0);
+	BPROG(M_ALL, LDH(0), ALU(BPF_OR, 0x10), ALU(BPF_XOR, 0x4510), B_RETA);
+	BPROG(M_ALL, LDW(0), ALU(BPF_ADD, 0xffffffff), ALU(BPF_RSH, 31), B_RETA);
+	BPROG(M_ALL, LDW(12), ALU(BPF_MUL, 0x9e3779b9), ALU(BPF_RSH, 29), JEQ(5, 0, 1), B_RET1,
+	      B_RET0);
+	/* jumps on X, scratch memory, ja over dead code */
+	BPROG(M_ALL, LDB(9), BS(BPF_ST, 15), LDB(1), BS(BPF_MISC | BPF_TAX, 0), BS(BPF_STX, 0),
+	      BS(BPF_LD | BPF_MEM, 15), BS(BPF_LDX | BPF_MEM, 0), ALUX(BPF_ADD),
+	      BJ(BPF_JMP | BPF_JGT | BPF_K, 10, 0, 1), B_RET1, B_RET0);
+	BPROG(M_ALL, BS(BPF_LDX | BPF_B | BPF_MSH, 0), LDB(9),
+	      BJ(BPF_JMP | BPF_JGE | BPF_X, 0, 1, 0), B_RET0,
+	      BJ(BPF_JMP | BPF_JSET | BPF_X, 0, 0, 1), B_RET1, BJ(BPF_JMP | BPF_JA, 1, 0, 0),
+	      B_RET1, BS(BPF_MISC | BPF_TXA, 0), B_RETA);
+	BPROG(M_ALL, LDB(9), BS(BPF_MISC | BPF_TAX, 0), LDB(23),
+	      BJ(BPF_JMP | BPF_JEQ | BPF_X, 0, 2, 0), BJ(BPF_JMP | BPF_JGT | BPF_X, 0, 2, 3),
+	      B_RET0, LDI(7), B_RETA, B_RET1);
+	/* ancillary: protocol, ifindex, alu_xor_x */
+	BPROG(M_ALL, LDH(ANC(SKF_AD_PROTOCOL)), JEQ(0x800, 0, 1), B_RET1, B_RET0);
+	BPROG(M_ALL, LDB(ANC(SKF_AD_PROTOCOL)), ALU(BPF_XOR, 0x800), B_RETA);
+	BPROG(M_ALL, LDXI(6), LDB(9), LDW(ANC(SKF_AD_ALU_XOR_X)), JEQ(0, 0, 1), B_RET1, B_RET0);
+	BPROG(rx, LDW(ANC(SKF_AD_IFINDEX)), ALU(BPF_AND, 1), B_RETA);
+	BPROG(rx, LDW(ANC(SKF_AD_IFINDEX)), BJ(BPF_JMP | BPF_JGT | BPF_K, 1, 0, 1), B_RET1, B_RET0);
+	/* tcpdump -ddd EXPR on a DLT_RAW capture (what nfbpf_compile RAW gives) */
+	static const char *const dumped[] = {
+		/* tcp dst port 80 */
+		"19,48 0 0 0,84 0 0 240,21 0 4 96,48 0 0 6,21 0 13 6,40 0 0 42,21 10 11 80,48 0 0 "
+		"0,84 0 0 240,21 0 8 64,48 0 0 9,21 0 6 6,40 0 0 6,69 4 0 8191,177 0 0 0,72 0 0 "
+		"2,21 0 1 80,6 0 0 65535,6 0 0 0",
+		/* udp and src port 53 */
+		"19,48 0 0 0,84 0 0 240,21 0 7 64,48 0 0 9,21 0 13 17,40 0 0 6,69 11 0 8191,177 0 "
+		"0 0,72 0 0 0,21 7 8 53,48 0 0 0,84 0 0 240,21 0 5 96,48 0 0 6,21 0 3 17,40 0 0 "
+		"40,21 0 1 53,6 0 0 65535,6 0 0 0",
+		/* icmp[icmptype] == icmp-echo */
+		"12,48 0 0 0,84 0 0 240,21 0 8 64,48 0 0 9,21 0 6 1,40 0 0 6,69 4 0 8191,177 0 0 "
+		"0,80 0 0 0,21 0 1 8,6 0 0 65535,6 0 0 0",
+		/* tcp[tcpflags] & tcp-syn != 0 */
+		"12,48 0 0 0,84 0 0 240,21 0 8 64,48 0 0 9,21 0 6 6,40 0 0 6,69 4 0 8191,177 0 0 "
+		"0,80 0 0 13,69 0 1 2,6 0 0 65535,6 0 0 0",
+		/* len >= 100 */
+		"4,128 0 0 0,53 0 1 100,6 0 0 65535,6 0 0 0",
+		/* src net 10.200.1.0/24 */
+		"8,48 0 0 0,84 0 0 240,21 0 4 64,32 0 0 12,84 0 0 4294967040,21 0 1 180879616,6 0 "
+		"0 65535,6 0 0 0",
+		/* portrange 1000-2000 */
+		"30,48 0 0 0,84 0 0 240,21 0 9 96,48 0 0 6,21 2 0 132,21 1 0 6,21 0 22 17,40 0 0 "
+		"40,53 0 1 1000,37 0 18 2000,40 0 0 42,53 15 17 1000,48 0 0 0,84 0 0 240,21 0 14 "
+		"64,48 0 0 9,21 2 0 132,21 1 0 6,21 0 10 17,40 0 0 6,69 8 0 8191,177 0 0 0,72 0 0 "
+		"0,53 0 1 1000,37 0 3 2000,72 0 0 2,53 0 2 1000,37 1 0 2000,6 0 0 65535,6 0 0 0",
+		/* ip[6:2] & 0x1fff != 0 */
+		"7,48 0 0 0,84 0 0 240,21 0 3 64,40 0 0 6,69 0 1 8191,6 0 0 65535,6 0 0 0",
+		/* tcp[20:4] = 0x47455420 */
+		"12,48 0 0 0,84 0 0 240,21 0 8 64,48 0 0 9,21 0 6 6,40 0 0 6,69 4 0 8191,177 0 0 "
+		"0,64 0 0 20,21 0 1 1195725856,6 0 0 65535,6 0 0 0",
+		/* ip[8] < 64 */
+		"7,48 0 0 0,84 0 0 240,21 0 3 64,48 0 0 8,53 1 0 64,6 0 0 65535,6 0 0 0",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(dumped); i++)
+		rule(r, M_ALL, "-m bpf --bytecode \"%s\"", dumped[i]);
+	/* verdicts */
+	BPROG(M_ALL, LDB(1), JEQ(4, 0, 1), B_RET1, B_RET0);
+	rule(r, M_ALL, "-m bpf --bytecode \"4,48 0 0 1,21 0 1 4,6 0 0 1,6 0 0 0\" -j DROP");
+	rule(r, M_ALL, "-m bpf --bytecode \"4,48 0 0 9,21 0 1 17,6 0 0 65535,6 0 0 0\" -j ACCEPT");
+}
+
+static void bpf_packets(struct out *o)
+{
+	static const uint8_t opts4[4] = {1, 1, 1, 0}; /* NOP NOP NOP EOL */
+	static const uint8_t opts8[8] = {1, 1, 1, 1, 1, 1, 1, 0};
+	static const uint8_t tos[] = {0, 1, 4, 7, 100, 200};
+	struct pk p;
+	char d[64];
+
+	u32_packets(o);
+	for (size_t i = 0; i < ARRAY_SIZE(tos); i++) {
+		snprintf(d, sizeof(d), "bpf-tos-%u", tos[i]);
+		pk_init(&p, o, i % 2 ? IPPROTO_UDP : IPPROTO_TCP, d);
+		p.tos = tos[i];
+		p.ttl = (uint8_t)(2 + 50 * i);
+		if (i % 2)
+			l4_udp(&p, 1000, 80, "x", 1);
+		else
+			l4_tcp(&p, 1023, 80, 0x02, NULL, 0, 0, NULL, 0);
+		emit(o, &p);
+	}
+	for (int k = 0; k < 4; k++) {
+		snprintf(d, sizeof(d), "bpf-ipopts-%d", k);
+		pk_init(&p, o, k % 2 ? IPPROTO_UDP : IPPROTO_TCP, d);
+		p.opts = k < 2 ? opts4 : opts8;
+		p.optlen = k < 2 ? sizeof(opts4) : sizeof(opts8);
+		if (k % 2)
+			l4_udp(&p, 2000, 80, "abcd", 4);
+		else
+			l4_tcp(&p, 80, 80, 0x10, NULL, 0, 0, "payload", 7);
+		emit(o, &p);
+	}
+	/* Datagrams of 20..44 bytes: loads at and past the end. */
+	for (size_t len = 0; len <= 24; len += 3) {
+		uint8_t b[24];
+
+		memset(b, 0xa5, sizeof(b));
+		snprintf(d, sizeof(d), "bpf-raw-%zu", len);
+		pk_init(&p, o, 253, d);
+		l4_raw(&p, b, len);
+		emit(o, &p);
+		/* Ethernet padding after the datagram: not part of skb->len. */
+		snprintf(d, sizeof(d), "bpf-raw-%zu-padded", len);
+		pk_init(&p, o, 253, d);
+		l4_raw(&p, b, len);
+		p.pad = 16;
+		emit(o, &p);
+	}
+	pk_init(&p, o, IPPROTO_UDP, "bpf-udp-from-53");
+	l4_udp(&p, 53, 33000, "answer", 6);
+	emit(o, &p);
+	if (o->chain == CH_FORWARD) { /* INPUT sees reassembled datagrams only */
+		pk_init(&p, o, IPPROTO_UDP, "bpf-udp-first-fragment");
+		p.frag = 0x2000; /* MF */
+		l4_udp(&p, 1500, 80, "0123456789abcdef", 16);
+		emit(o, &p);
+	}
+	plain(o, "bpf");
+}
+
+static void bpfskb_rules(struct rules *r)
+{
+	BPROG(M_ALL, LDW(ANC(SKF_AD_MARK)), JEQ(7, 0, 1), B_RET1, B_RET0);
+	BPROG(M_ALL, LDB(ANC(SKF_AD_MARK)), ALU(BPF_AND, 0x80000001), B_RETA);
+	BPROG(M_ALL, LDW(ANC(SKF_AD_MARK)), ALU(BPF_RSH, 28), B_RETA);
+	BPROG(M_ALL, LDW(ANC(SKF_AD_PKTTYPE)), B_RETA);
+	for (uint32_t t = 0; t <= 5; t++) {
+		const struct sock_filter p[] = {LDH(ANC(SKF_AD_PKTTYPE)), JEQ(t, 0, 1), B_RET1,
+						B_RET0};
+
+		bpf_rule(r, M_ALL, p, ARRAY_SIZE(p));
+	}
+	BPROG(M_ALL, LDW(ANC(SKF_AD_PKTTYPE)), JEQ(1, 0, 1), B_RET1, B_RET0);
+	BPROG(M_ALL, LDW(ANC(SKF_AD_PKTTYPE)), JEQ(2, 0, 1), B_RET1, B_RET0);
+	BPROG(M_ALL, LDW(ANC(SKF_AD_MARK)), BS(BPF_MISC | BPF_TAX, 0), LDW(ANC(SKF_AD_PKTTYPE)),
+	      ALUX(BPF_ADD), JEQ(8, 0, 1), B_RET1, B_RET0);
+}
+
+static void bpfskb_packets(struct out *o)
+{
+	mark_packets(o);
+	pkttype_packets(o);
+}
+
 static const struct family families[] = {
 	{"ttl", M_ALL, ttl_rules, ttl_packets, NULL},
 	{"tos", M_ALL, tos_rules, tos_packets, NULL},
@@ -1621,6 +1882,8 @@ static const struct family families[] = {
 	{"pkttype", M_ALL, pkttype_rules, pkttype_packets, NULL},
 	{"mac", M_IN | M_FWD, mac_rules, mac_packets, NULL},
 	{"u32", M_ALL, u32_rules, u32_packets, NULL},
+	{"bpf", M_ALL, bpf_rules, bpf_packets, NULL},
+	{"bpf-skb", M_ALL, bpfskb_rules, bpfskb_packets, NULL},
 	{"string", M_ALL, string_rules, string_packets, NULL},
 	{"sctp", M_ALL, sctp_rules, sctp_packets, NULL},
 	{"tcpmss", M_ALL, tcpmss_rules, tcpmss_packets, NULL},

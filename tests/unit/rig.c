@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The BPF unit tests' shared rig (rig.h): the IR builder and the packet
- * builders.
+ * The BPF unit tests' shared rig (rig.h): the IR builder, blobs decoded and
+ * compiled, the packet builders, the programs' lookup.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -14,10 +14,15 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <cmocka.h>
 
+#include "translator/ir.h"
+#include "translator/validate.h"
+#include "blob.h"
 #include "rig.h"
 
 /* ------------------------------------------------------------ IR builder */
@@ -249,9 +254,73 @@ struct xt_udp *m_udp(struct tb *b, struct ipt2bpf_entry *e)
 	return u;
 }
 
+/* ------------------------------------------------------------ blobs */
+
+void rig_fallthrough(struct blob *b)
+{
+	unsigned int idx = blob_std(b, 0);
+
+	((struct xt_standard_target *)blob_target(b, idx))->verdict = (int)b->len;
+}
+
+struct ipt_replace *rig_one_rule(unsigned int hook, const char *mname, unsigned char mrev,
+				 const void *mdata, size_t mlen, const char *tname,
+				 const void *tdata, size_t tlen, size_t *len)
+{
+	static const unsigned int hooks[] = {NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_LOCAL_OUT};
+	struct blob b;
+
+	blob_init(&b, "filter", FILTER_HOOKS);
+	for (size_t k = 0; k < sizeof(hooks) / sizeof(hooks[0]); k++) {
+		blob_hook(&b, hooks[k]);
+		if (hooks[k] == hook) {
+			blob_entry(&b, NULL);
+			if (mname)
+				blob_match(&b, mname, mrev, mdata, mlen);
+			if (tname)
+				blob_end(&b, tname, 0, tdata, tlen);
+			else
+				rig_fallthrough(&b);
+		}
+		blob_policy(&b, hooks[k], VERDICT_ACCEPT);
+	}
+	blob_error(&b, "ERROR");
+	return blob_finish(&b, len);
+}
+
+int rig_decode(struct ipt_replace *repl, size_t len, struct ipt2bpf_table **t,
+	       struct ipt2bpf_diag *d)
+{
+	int err = ipt2bpf_validate(repl, len, d);
+
+	return err ? err : ipt2bpf_table_decode(repl, len, t, d);
+}
+
+int rig_compile(struct ipt_replace *repl, size_t len, const struct ipt2bpf_gen_opts *o, bool load,
+		char *msg, size_t msglen)
+{
+	struct ipt2bpf_progset *ps = NULL;
+	struct ipt2bpf_table *t = NULL;
+	struct ipt2bpf_loaded l = {0};
+	struct ipt2bpf_diag d = {0};
+	int err = rig_decode(repl, len, &t, &d);
+
+	if (!err)
+		err = ipt2bpf_gen((const struct ipt2bpf_table *const *)&t, 1, o, &ps, &d);
+	if (!err && load) {
+		err = ipt2bpf_progset_load(ps, &l, &d);
+		ipt2bpf_loaded_close(&l);
+	}
+	snprintf(msg, msglen, "%s", d.msg);
+	ipt2bpf_progset_free(ps);
+	ipt2bpf_table_free(t);
+	free(repl);
+	return err;
+}
+
 /* ------------------------------------------------------------ packets */
 
-static uint16_t csum(const uint8_t *p, size_t len)
+uint16_t pkt_csum(const uint8_t *p, size_t len)
 {
 	uint32_t s = 0;
 
@@ -272,6 +341,8 @@ void pkt_build(struct pkt *p, const struct ipspec *s, const void *l4, size_t l4l
 	uint16_t c;
 
 	memset(p, 0, sizeof(*p));
+	if (s->macs)
+		memcpy(p->b, s->macs, 12);
 	p->b[12] = 0x08;
 	p->b[13] = 0x00;
 	ip[0] = (uint8_t)((s->version ? s->version : 4) << 4 | ihl);
@@ -293,7 +364,7 @@ void pkt_build(struct pkt *p, const struct ipspec *s, const void *l4, size_t l4l
 		memset(ip + 20, 0, hl - 20);
 		memcpy(ip + 20, s->opts, strlen(s->opts));
 	}
-	c = csum(ip, hl);
+	c = pkt_csum(ip, hl);
 	if (s->bad_csum)
 		c ^= 0x1234;
 	ip[10] = (uint8_t)(c >> 8);
@@ -302,23 +373,32 @@ void pkt_build(struct pkt *p, const struct ipspec *s, const void *l4, size_t l4l
 	p->len = ETH_HLEN + tot + s->pad;
 }
 
+void pkt_tcp_spec(struct pkt *p, const struct ipspec *s, const struct tcpspec *t)
+{
+	uint8_t th[80] = {0};
+	size_t hl = 20 + ((t->optlen + 3) & ~3UL);
+	struct ipspec is = *s;
+
+	put16(th, t->sport);
+	put16(th + 2, t->dport);
+	put32(th + 4, t->seq);
+	put32(th + 8, t->ack);
+	th[12] = (uint8_t)(hl / 4) << 4;
+	th[13] = t->flags;
+	put16(th + 14, t->win);
+	if (t->optlen)
+		memcpy(th + 20, t->opts, t->optlen);
+	is.proto = IPPROTO_TCP;
+	pkt_build(p, &is, th, hl);
+}
+
 void pkt_tcp(struct pkt *p, const struct ipspec *s, uint16_t sport, uint16_t dport, uint8_t flags,
 	     const uint8_t *opts, size_t optlen)
 {
-	uint8_t th[80] = {0};
-	size_t hl = 20 + ((optlen + 3) & ~3UL);
-	struct ipspec t = *s;
+	const struct tcpspec t = {
+		.sport = sport, .dport = dport, .flags = flags, .opts = opts, .optlen = optlen};
 
-	th[0] = (uint8_t)(sport >> 8);
-	th[1] = (uint8_t)sport;
-	th[2] = (uint8_t)(dport >> 8);
-	th[3] = (uint8_t)dport;
-	th[12] = (uint8_t)(hl / 4) << 4;
-	th[13] = flags;
-	if (optlen)
-		memcpy(th + 20, opts, optlen);
-	t.proto = IPPROTO_TCP;
-	pkt_build(p, &t, th, hl);
+	pkt_tcp_spec(p, s, &t);
 }
 
 void pkt_udp(struct pkt *p, const struct ipspec *s, uint16_t sport, uint16_t dport)
@@ -344,6 +424,18 @@ void pkt_icmp(struct pkt *p, const struct ipspec *s, uint8_t type, uint8_t code)
 	pkt_build(p, &t, ih, sizeof(ih));
 }
 
+void pkt_icmp_err(struct pkt *p, const struct ipspec *s, uint8_t type, uint8_t code,
+		  const struct pkt *q)
+{
+	uint8_t ih[8 + 28] = {type, code};
+	struct ipspec t = *s;
+
+	memcpy(ih + 8, q->b + ETH_HLEN, 28);
+	put16(ih + 2, pkt_csum(ih, sizeof(ih)));
+	t.proto = IPPROTO_ICMP;
+	pkt_build(p, &t, ih, sizeof(ih));
+}
+
 /* ------------------------------------------------------------ running */
 
 bool have_root(void)
@@ -353,4 +445,28 @@ bool have_root(void)
 	/* test_gen, test_opt: the binary's name says whose tests are skipped. */
 	print_message("%s: not root, BPF tests skipped\n", program_invocation_short_name);
 	return false;
+}
+
+void rig_lo_up(void)
+{
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	assert_int_equal(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	assert_int_equal(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
+	close(fd);
+}
+
+int rig_prog_fd(const struct ipt2bpf_progset *ps, const struct ipt2bpf_loaded *l,
+		enum ipt2bpf_prog_role role, int hook)
+{
+	for (unsigned int i = 0; i < ps->n_progs; i++)
+		if (ps->progs[i].role == role &&
+		    (role != IPT2BPF_P_TRACE || ps->progs[i].hook == hook))
+			return l->prog_fds[i];
+	fail_msg("no program for role %d hook %d", role, hook);
+	return -1;
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What the BPF unit tests (test_gen.c, test_opt.c) share: IR tables built by
- * hand (as ir.c would decode them) and Ethernet + IPv4 packets built byte by
- * byte for BPF_PROG_TEST_RUN.  The failures are cmocka's (assert_*()), so
- * this is linked into the cmocka test binaries only (tests/unit/rig.c).
+ * What the BPF unit tests (test_gen.c, test_opt.c, test_ct.c, test_nflog.c,
+ * test_owner.c) share: IR tables built by hand (as ir.c would decode them),
+ * blobs (blob.h) decoded and compiled, Ethernet + IPv4 packets built byte by
+ * byte for BPF_PROG_TEST_RUN, and the programs' lookup.  The failures are
+ * cmocka's (assert_*()), so this is linked into the cmocka test binaries only
+ * (tests/unit/rig.c).
  */
 #ifndef IPT2BPF_TESTS_RIG_H
 #define IPT2BPF_TESTS_RIG_H
@@ -13,7 +15,21 @@
 #include <stdint.h>
 #include <arpa/inet.h>
 
+#include "codegen/load.h"
 #include "codegen/progset.h"
+#include "translator/diag.h"
+
+struct blob;
+struct ipt_replace;
+
+/* main() running the cmocka tests given as cmocka_unit_test(name), ... in order. */
+#define RIG_MAIN(...)                                                                              \
+	int main(void)                                                                             \
+	{                                                                                          \
+		const struct CMUnitTest tests[] = {__VA_ARGS__};                                   \
+                                                                                                   \
+		return cmocka_run_group_tests(tests, NULL, NULL);                                  \
+	}
 
 /* ------------------------------------------------------------ IR builder */
 
@@ -61,6 +77,28 @@ void r_proto(struct ipt2bpf_entry *e, uint16_t proto, bool inv);
 struct xt_tcp *m_tcp(struct tb *b, struct ipt2bpf_entry *e);
 struct xt_udp *m_udp(struct tb *b, struct ipt2bpf_entry *e);
 
+/* ------------------------------------------------------------ blobs */
+
+/* A rule without a target, as iptables writes it: a jump to the next entry. */
+void rig_fallthrough(struct blob *b);
+/*
+ * A filter table whose chain hook has one rule: match mname (revision mrev,
+ * payload mdata) unless NULL, then target tname (revision 0, payload tdata),
+ * or none (falls through) if NULL.  Every policy ACCEPT.
+ */
+struct ipt_replace *rig_one_rule(unsigned int hook, const char *mname, unsigned char mrev,
+				 const void *mdata, size_t mlen, const char *tname,
+				 const void *tdata, size_t tlen, size_t *len);
+/* ipt2bpf_validate(), then ipt2bpf_table_decode(): what the CLI does with a blob. */
+int rig_decode(struct ipt_replace *repl, size_t len, struct ipt2bpf_table **t,
+	       struct ipt2bpf_diag *d);
+/*
+ * Decodes and generates repl (and, with load, loads the programs: the
+ * verifier's verdict); frees repl.  0 or the first error, its message in msg.
+ */
+int rig_compile(struct ipt_replace *repl, size_t len, const struct ipt2bpf_gen_opts *o, bool load,
+		char *msg, size_t msglen);
+
 /* ------------------------------------------------------------ packets */
 
 #define IP(s) inet_addr(s)
@@ -80,18 +118,49 @@ struct ipspec {
 	uint8_t ihl;   /* 0: 5 */
 	int tot_delta; /* added to the correct tot_len */
 	bool bad_csum;
-	uint8_t version;  /* 0: 4 */
-	uint8_t ttl;	  /* 0: 64 */
-	const char *opts; /* IP option bytes (ihl must leave room), the rest END */
-	size_t pad;	  /* bytes after the datagram (Ethernet padding) */
+	uint8_t version;     /* 0: 4 */
+	uint8_t ttl;	     /* 0: 64 */
+	const char *opts;    /* IP option bytes (ihl must leave room), the rest END */
+	size_t pad;	     /* bytes after the datagram (Ethernet padding) */
+	const uint8_t *macs; /* destination and source MAC (12 bytes); NULL: zeros */
 };
 
-/* Ethernet (to 00:00:00:00:00:00, lo's address) + IPv4 + the transport bytes given. */
+struct tcpspec {
+	uint16_t sport, dport;
+	uint8_t flags;
+	uint32_t seq, ack;
+	uint16_t win;
+	const uint8_t *opts; /* TCP options, padded to 4 bytes with zeros */
+	size_t optlen;
+};
+
+enum { TH_FIN = 1, TH_SYN = 2, TH_RST = 4, TH_ACK = 0x10 };
+
+static inline void put16(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v >> 16);
+	put16(p + 2, v);
+}
+
+/* The Internet checksum of len bytes (an odd last byte left out). */
+uint16_t pkt_csum(const uint8_t *p, size_t len);
+
+/* Ethernet (to 00:00:00:00:00:00, lo's address, unless macs) + IPv4 + the transport bytes given. */
 void pkt_build(struct pkt *p, const struct ipspec *s, const void *l4, size_t l4len);
+void pkt_tcp_spec(struct pkt *p, const struct ipspec *s, const struct tcpspec *t);
 void pkt_tcp(struct pkt *p, const struct ipspec *s, uint16_t sport, uint16_t dport, uint8_t flags,
 	     const uint8_t *opts, size_t optlen);
 void pkt_udp(struct pkt *p, const struct ipspec *s, uint16_t sport, uint16_t dport);
 void pkt_icmp(struct pkt *p, const struct ipspec *s, uint8_t type, uint8_t code);
+/* An ICMP error (type, code) quoting q's IP header and 8 bytes, with its checksum. */
+void pkt_icmp_err(struct pkt *p, const struct ipspec *s, uint8_t type, uint8_t code,
+		  const struct pkt *q);
 
 /* ------------------------------------------------------------ running */
 
@@ -101,5 +170,10 @@ void pkt_icmp(struct pkt *p, const struct ipspec *s, uint8_t type, uint8_t code)
 
 /* Root (BPF) or a message that the BPF tests are skipped. */
 bool have_root(void);
+/* Brings lo up in the current network namespace (a new one has it down). */
+void rig_lo_up(void);
+/* The loaded program of role (a trace program: the one of hook); fails the test if none. */
+int rig_prog_fd(const struct ipt2bpf_progset *ps, const struct ipt2bpf_loaded *l,
+		enum ipt2bpf_prog_role role, int hook);
 
 #endif

@@ -51,14 +51,7 @@
 #include "translator/util.h"
 #include "translator/validate.h"
 #include "blob.h"
-
-static bool have_root(void)
-{
-	if (geteuid() == 0)
-		return true;
-	print_message("test_ct: not root, BPF tests skipped\n");
-	return false;
-}
+#include "rig.h"
 
 /* ------------------------------------------------------------ rule sets */
 
@@ -84,10 +77,21 @@ static struct ipt2bpf_table *rs_done(struct rs *r)
 	for (unsigned int i = 0; i < r->n_cont; i++)
 		blob_jump(&r->b, r->cont[i], r->cont[i] + 1);
 	repl = blob_finish(&r->b, &len);
-	if (ipt2bpf_validate(repl, len, &d) || ipt2bpf_table_decode(repl, len, &t, &d))
+	if (rig_decode(repl, len, &t, &d))
 		fail_msg("%s table: %s", r->b.name, d.msg);
 	free(repl);
 	return t;
+}
+
+/* INPUT's end (policy ACCEPT), FORWARD and OUTPUT empty (ACCEPT), the table. */
+static struct ipt2bpf_table *rs_done_input(struct rs *r)
+{
+	blob_policy(&r->b, NF_INET_LOCAL_IN, VERDICT_ACCEPT);
+	blob_hook(&r->b, NF_INET_FORWARD);
+	blob_policy(&r->b, NF_INET_FORWARD, VERDICT_ACCEPT);
+	blob_hook(&r->b, NF_INET_LOCAL_OUT);
+	blob_policy(&r->b, NF_INET_LOCAL_OUT, VERDICT_ACCEPT);
+	return rs_done(r);
 }
 
 static uint32_t ip4(const char *s)
@@ -314,91 +318,42 @@ static struct ipt2bpf_table *security_table(void)
 
 /* ------------------------------------------------------------ packets */
 
-struct pkt {
-	uint8_t b[256];
-	uint32_t len;
-};
-
-static uint16_t csum(const uint8_t *p, size_t len)
+/* rig.h's packets: Ethernet + IPv4 src -> dst (no options, ID 0) + l4. */
+static void ct_ip(struct pkt *p, const char *src, const char *dst, uint8_t proto, const void *l4,
+		  size_t l4len)
 {
-	uint32_t s = 0;
+	const struct ipspec s = {.src = src, .dst = dst, .proto = proto};
 
-	for (size_t i = 0; i + 1 < len; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
+	pkt_build(p, &s, l4, l4len);
 }
 
-static void put16(uint8_t *p, uint32_t v)
+static void ct_tcp(struct pkt *p, const char *src, uint16_t sport, const char *dst, uint16_t dport,
+		   uint8_t flags, uint32_t seq, uint32_t ack)
 {
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
+	const struct ipspec s = {.src = src, .dst = dst};
+	const struct tcpspec t = {.sport = sport,
+				  .dport = dport,
+				  .flags = flags,
+				  .seq = seq,
+				  .ack = ack,
+				  .win = 64000};
+
+	pkt_tcp_spec(p, &s, &t);
 }
 
-static void put32(uint8_t *p, uint32_t v)
+static void ct_udp(struct pkt *p, const char *src, uint16_t sport, const char *dst, uint16_t dport)
 {
-	put16(p, v >> 16);
-	put16(p + 2, v);
-}
+	const struct ipspec s = {.src = src, .dst = dst};
 
-/* Ethernet + IPv4 (no options) + l4. */
-static void pkt_ip(struct pkt *p, const char *src, const char *dst, uint8_t proto, const void *l4,
-		   size_t l4len)
-{
-	uint8_t *ip = p->b + ETH_HLEN;
-	uint32_t a;
-
-	memset(p, 0, sizeof(*p));
-	p->b[12] = 0x08;
-	ip[0] = 0x45;
-	put16(ip + 2, (uint32_t)(20 + l4len));
-	ip[8] = 64;
-	ip[9] = proto;
-	a = ip4(src);
-	memcpy(ip + 12, &a, 4);
-	a = ip4(dst);
-	memcpy(ip + 16, &a, 4);
-	put16(ip + 10, csum(ip, 20));
-	memcpy(ip + 20, l4, l4len);
-	p->len = (uint32_t)(ETH_HLEN + 20 + l4len);
-}
-
-enum { TH_FIN = 1, TH_SYN = 2, TH_RST = 4, TH_ACK = 0x10 };
-
-static void pkt_tcp(struct pkt *p, const char *src, uint16_t sport, const char *dst, uint16_t dport,
-		    uint8_t flags, uint32_t seq, uint32_t ack)
-{
-	uint8_t th[20] = {0};
-
-	put16(th, sport);
-	put16(th + 2, dport);
-	put32(th + 4, seq);
-	put32(th + 8, ack);
-	th[12] = 5 << 4;
-	th[13] = flags;
-	put16(th + 14, 64000);
-	pkt_ip(p, src, dst, IPPROTO_TCP, th, sizeof(th));
-}
-
-static void pkt_udp(struct pkt *p, const char *src, uint16_t sport, const char *dst, uint16_t dport)
-{
-	uint8_t uh[12] = {0};
-
-	put16(uh, sport);
-	put16(uh + 2, dport);
-	put16(uh + 4, sizeof(uh));
-	pkt_ip(p, src, dst, IPPROTO_UDP, uh, sizeof(uh));
+	pkt_udp(p, &s, sport, dport);
 }
 
 /* ICMP port unreachable from src to dst quoting the packet q (its IP header + 8 bytes). */
-static void pkt_icmp_err(struct pkt *p, const char *src, const char *dst, const struct pkt *q)
+static void ct_icmp_err(struct pkt *p, const char *src, const char *dst, const struct pkt *q)
 {
-	uint8_t ih[8 + 28] = {3, 3};
+	const struct ipspec s = {.src = src, .dst = dst};
 
-	memcpy(ih + 8, q->b + ETH_HLEN, 28);
-	put16(ih + 2, csum(ih, sizeof(ih)));
-	pkt_ip(p, src, dst, IPPROTO_ICMP, ih, sizeof(ih));
+	pkt_icmp_err(p, &s, 3, 3, q);
 }
 
 /* ------------------------------------------------------------ running */
@@ -456,16 +411,6 @@ static void rig_free(struct rig *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int prog_fd(const struct rig *r, enum ipt2bpf_prog_role role, int hook)
-{
-	for (unsigned int i = 0; i < r->ps->n_progs; i++)
-		if (r->ps->progs[i].role == role &&
-		    (role != IPT2BPF_P_TRACE || r->ps->progs[i].hook == hook))
-			return r->l.prog_fds[i];
-	fail_msg("no program for role %d hook %d", role, hook);
-	return -1;
-}
-
 static void counters(struct rig *r, struct ipt2bpf_counter **into)
 {
 	for (unsigned int k = 0; k < r->n; k++)
@@ -501,8 +446,8 @@ static void cfg_set(struct rig *r, uint32_t iif, uint32_t oif)
 /* Runs p through program fd with context ctx (may be NULL); the program's return value. */
 static int run_fd(struct rig *r, int fd, const struct pkt *p, void *ctx, uint32_t ctx_size)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = p->len, .ctx_in = ctx,
-		    .ctx_size_in = ctx_size, .repeat = 1);
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = (uint32_t)p->len,
+		    .ctx_in = ctx, .ctx_size_in = ctx_size, .repeat = 1);
 
 	counters(r, r->before);
 	if (bpf_prog_test_run_opts(fd, &o))
@@ -515,7 +460,7 @@ static int run_fd(struct rig *r, int fd, const struct pkt *p, void *ctx, uint32_
 static int run(struct rig *r, int hook, const struct pkt *p)
 {
 	cfg_set(r, hook == NF_INET_LOCAL_OUT ? 0 : 1001, hook == NF_INET_LOCAL_IN ? 0 : 1002);
-	return run_fd(r, prog_fd(r, IPT2BPF_P_TRACE, hook), p, NULL, 0);
+	return run_fd(r, rig_prog_fd(r->ps, &r->l, IPT2BPF_P_TRACE, hook), p, NULL, 0);
 }
 
 static uint64_t hits(const struct rig *r, unsigned int k, unsigned int e)
@@ -584,44 +529,44 @@ static void test_tc(void **state)
 	rig_load(&r, f, s, IPT2BPF_MODE_TC);
 
 	/* TCP handshake: SYN in (NEW, marked 5 at confirm), SYN/ACK out, ACK in. */
-	pkt_tcp(&p, CL, 40000, SV, 80, TH_SYN, 1000, 0);
+	ct_tcp(&p, CL, 40000, SV, 80, TH_SYN, 1000, 0);
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
 	COUNTED(&r, "SYN", in, I_NEW, I_TUPLE, I_SETMARK, I_RESTORE, I_POLICY);
-	pkt_tcp(&p, SV, 80, CL, 40000, TH_SYN | TH_ACK, 5000, 1001);
+	ct_tcp(&p, SV, 80, CL, 40000, TH_SYN | TH_ACK, 5000, 1001);
 	assert_int_equal(run(&r, NF_INET_LOCAL_OUT, &p), TC_ACT_OK);
 	COUNTED(&r, "SYN/ACK", out, O_EST, O_REPLY, O_CONNMARK, O_NOTMARK7, O_SAVE, O_POLICY);
-	pkt_tcp(&p, CL, 40000, SV, 80, TH_ACK, 1001, 5001);
+	ct_tcp(&p, CL, 40000, SV, 80, TH_ACK, 1001, 5001);
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
 	COUNTED(&r, "ACK", in, I_EST, I_EST_ORIG, I_ASSURED, I_SEEN_REPLY, I_TUPLE, I_CONNMARK,
 		I_RESTORE, I_POLICY);
 	/* data both ways */
-	pkt_tcp(&p, SV, 80, CL, 40000, TH_ACK, 5001, 1001);
+	ct_tcp(&p, SV, 80, CL, 40000, TH_ACK, 5001, 1001);
 	assert_int_equal(run(&r, NF_INET_LOCAL_OUT, &p), TC_ACT_OK);
 	COUNTED(&r, "server ACK", out, O_EST, O_REPLY, O_CONNMARK, O_NOTMARK7, O_SAVE, O_POLICY);
 
 	/* A NEW connection the rules drop is not confirmed: its retransmission is NEW again. */
 	for (int i = 0; i < 2; i++) {
-		pkt_tcp(&p, CL, 40001, SV, 81, TH_SYN, 7000, 0);
+		ct_tcp(&p, CL, 40001, SV, 81, TH_SYN, 7000, 0);
 		assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_SHOT);
 		COUNTED(&r, "SYN to 81", in, I_NEW, I_DROP81);
 	}
 	/* SYN|FIN: tcp_error() says INVALID. */
-	pkt_tcp(&p, CL, 40002, SV, 80, TH_SYN | TH_FIN, 1, 0);
+	ct_tcp(&p, CL, 40002, SV, 80, TH_SYN | TH_FIN, 1, 0);
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_SHOT);
 	COUNTED(&r, "SYN|FIN", in, I_INVALID);
 
 	/* UDP request, reply, second request. */
-	pkt_udp(&q, CL, 5353, SV, 53);
+	ct_udp(&q, CL, 5353, SV, 53);
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &q), TC_ACT_OK);
 	COUNTED(&r, "UDP request", in, I_NEW, I_SETMARK, I_RESTORE, I_POLICY);
-	pkt_udp(&p, SV, 53, CL, 5353);
+	ct_udp(&p, SV, 53, CL, 5353);
 	assert_int_equal(run(&r, NF_INET_LOCAL_OUT, &p), TC_ACT_OK);
 	COUNTED(&r, "UDP reply", out, O_EST, O_REPLY, O_CONNMARK, O_NOTMARK7, O_SAVE, O_POLICY);
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &q), TC_ACT_OK);
 	COUNTED(&r, "UDP request 2", in, I_EST, I_EST_ORIG, I_SEEN_REPLY, I_CONNMARK, I_RESTORE,
 		I_POLICY);
 	/* The server's port unreachable about it: RELATED (reply direction). */
-	pkt_icmp_err(&p, SV, CL, &q);
+	ct_icmp_err(&p, SV, CL, &q);
 	assert_int_equal(run(&r, NF_INET_LOCAL_OUT, &p), TC_ACT_OK);
 	COUNTED(&r, "ICMP error", out, O_REPLY, O_RELATED, O_CONNMARK, O_NOTMARK7, O_SAVE,
 		O_POLICY);
@@ -686,12 +631,7 @@ static struct ipt2bpf_table *connlimit_table(void)
 	blob_entry(&r.b, &udp);
 	m_connlimit(&r, 1, true, 24, true);
 	r_cont(&r);
-	blob_policy(&r.b, NF_INET_LOCAL_IN, VERDICT_ACCEPT);
-	blob_hook(&r.b, NF_INET_FORWARD);
-	blob_policy(&r.b, NF_INET_FORWARD, VERDICT_ACCEPT);
-	blob_hook(&r.b, NF_INET_LOCAL_OUT);
-	blob_policy(&r.b, NF_INET_LOCAL_OUT, VERDICT_ACCEPT);
-	return rs_done(&r);
+	return rs_done_input(&r);
 }
 
 /*
@@ -720,7 +660,7 @@ static void test_connlimit(void **state)
 	clk.jiffies = 4294000000ULL; /* (u32)jiffies wraps on the way */
 
 	for (uint16_t port = 40001; port <= 40003; port++) {
-		pkt_tcp(&p, CL, port, SV, 80, TH_SYN, 1000, 0);
+		ct_tcp(&p, CL, port, SV, 80, TH_SYN, 1000, 0);
 		assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p),
 				 port < 40003 ? TC_ACT_OK : TC_ACT_SHOT);
 		if (port < 40003)
@@ -731,33 +671,33 @@ static void test_connlimit(void **state)
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_SHOT);
 	COUNTED(&r, "SYN 3 again", 0, C_SYN);
 	/* the server resets the second one (never answered: the connection goes) */
-	pkt_tcp(&p, SV, 80, CL, 40002, TH_RST | TH_ACK, 0, 1001);
+	ct_tcp(&p, SV, 80, CL, 40002, TH_RST | TH_ACK, 0, 1001);
 	assert_int_equal(run(&r, NF_INET_LOCAL_OUT, &p), TC_ACT_OK);
-	pkt_tcp(&p, CL, 40003, SV, 80, TH_SYN, 1000, 0);
+	ct_tcp(&p, CL, 40003, SV, 80, TH_SYN, 1000, 0);
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
 	COUNTED(&r, "SYN 3 after the reset", 0, C_POLICY);
-	pkt_tcp(&p, CL, 40004, SV, 80, TH_SYN, 1000, 0);
+	ct_tcp(&p, CL, 40004, SV, 80, TH_SYN, 1000, 0);
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_SHOT);
 	COUNTED(&r, "SYN 4", 0, C_SYN);
 
 	/* upto 1 per destination /24 */
-	pkt_udp(&p, CL, 5000, SV, 53);
+	ct_udp(&p, CL, 5000, SV, 53);
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
 	COUNTED(&r, "UDP 1", 0, C_UDP, C_POLICY);
-	pkt_udp(&p, CL, 5001, "10.0.0.3", 53);
+	ct_udp(&p, CL, 5001, "10.0.0.3", 53);
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
 	COUNTED(&r, "UDP 2", 0, C_POLICY);
-	pkt_udp(&p, CL, 5000, SV, 53); /* listed already: still 2 */
+	ct_udp(&p, CL, 5000, SV, 53); /* listed already: still 2 */
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
 	COUNTED(&r, "UDP 1 again", 0, C_POLICY);
 	/* 31 s later both have timed out (unreplied: 30 s) */
 	clk.ns += 31000000000ULL;
 	clk.jiffies += 31 * 250;
-	pkt_udp(&p, CL, 5002, "10.0.0.4", 53);
+	ct_udp(&p, CL, 5002, "10.0.0.4", 53);
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
 	COUNTED(&r, "UDP 3", 0, C_UDP, C_POLICY);
 	/* two bytes of UDP: no ports, no tuple: hotdrop */
-	pkt_ip(&p, CL, SV, IPPROTO_UDP, short_udp, sizeof(short_udp));
+	ct_ip(&p, CL, SV, IPPROTO_UDP, short_udp, sizeof(short_udp));
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_SHOT);
 	COUNTED(&r, "short UDP", 0);
 	clk.on = false;
@@ -809,12 +749,7 @@ static struct ipt2bpf_table *acct_table(void)
 	blob_entry(&r.b, &any);
 	m_connbytes(&r, 0, 0, XT_CONNBYTES_AVGPKT, XT_CONNBYTES_DIR_REPLY);
 	r_cont(&r);
-	blob_policy(&r.b, NF_INET_LOCAL_IN, VERDICT_ACCEPT);
-	blob_hook(&r.b, NF_INET_FORWARD);
-	blob_policy(&r.b, NF_INET_FORWARD, VERDICT_ACCEPT);
-	blob_hook(&r.b, NF_INET_LOCAL_OUT);
-	blob_policy(&r.b, NF_INET_LOCAL_OUT, VERDICT_ACCEPT);
-	return rs_done(&r);
+	return rs_done_input(&r);
 }
 
 /*
@@ -837,32 +772,19 @@ static void test_acct(void **state)
 	rig_load(&r, t, NULL, IPT2BPF_MODE_XDP);
 	rig_free(&r);
 	rig_load(&r, t, NULL, IPT2BPF_MODE_TC);
-	pkt_tcp(&p, CL, 40001, SV, 80, TH_SYN, 1000, 0);
+	ct_tcp(&p, CL, 40001, SV, 80, TH_SYN, 1000, 0);
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
 	COUNTED(&r, "SYN (1 packet, 40 bytes)", 0, A_BYTES, A_SET, A_AVG0, A_POLICY);
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
 	COUNTED(&r, "SYN again (not counted)", 0, A_BYTES, A_SET, A_AVG0, A_POLICY);
-	pkt_tcp(&p, SV, 80, CL, 40001, TH_SYN | TH_ACK, 5000, 1001);
+	ct_tcp(&p, SV, 80, CL, 40001, TH_SYN | TH_ACK, 5000, 1001);
 	assert_int_equal(run(&r, NF_INET_LOCAL_OUT, &p), TC_ACT_OK);
 	COUNTED(&r, "SYN/ACK", 0, A_OUT);
-	pkt_tcp(&p, CL, 40001, SV, 80, TH_ACK, 1001, 5001);
+	ct_tcp(&p, CL, 40001, SV, 80, TH_ACK, 1001, 5001);
 	assert_int_equal(run(&r, NF_INET_LOCAL_IN, &p), TC_ACT_OK);
 	COUNTED(&r, "ACK (3 packets, 80 bytes original)", 0, A_PKTS3, A_SET, A_POLICY);
 	rig_free(&r);
 	ipt2bpf_table_free(t);
-}
-
-static void lo_up(void)
-{
-	struct ifreq ifr = {0};
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	assert_true(fd >= 0);
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	assert_int_equal(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
-	ifr.ifr_flags |= IFF_UP;
-	assert_int_equal(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
-	close(fd);
 }
 
 #define PEER  "192.0.2.1"
@@ -890,12 +812,12 @@ static int run_tc(struct rig *r, enum ipt2bpf_prog_role role, const struct pkt *
 	struct pkt q = *p;
 
 	memcpy(q.b, d0_mac, ETH_ALEN);
-	return run_fd(r, prog_fd(r, role, -1), &q, &ctx, sizeof(ctx));
+	return run_fd(r, rig_prog_fd(r->ps, &r->l, role, -1), &q, &ctx, sizeof(ctx));
 }
 
 static int run_xdp(struct rig *r, const struct pkt *p, uint32_t ifindex)
 {
-	struct xdp_md ctx = {.ingress_ifindex = ifindex, .data_end = p->len};
+	struct xdp_md ctx = {.ingress_ifindex = ifindex, .data_end = (uint32_t)p->len};
 	struct pkt q = *p;
 
 	memcpy(q.b, d0_mac, ETH_ALEN);
@@ -921,7 +843,7 @@ static void test_live_programs(void **state)
 		print_message("unshare(CLONE_NEWNET): %s\n", strerror(errno));
 		skip();
 	}
-	lo_up();
+	rig_lo_up();
 	if (system("ip link add d0 type veth peer name d1 && ip addr add " LOCAL "/24 dev d0 && "
 		   "ip link set d1 up && ip link set d0 up")) {
 		print_message("cannot create a veth pair: live programs not run\n");
@@ -933,13 +855,13 @@ static void test_live_programs(void **state)
 
 	f = filter_table(PEER, LOCAL, false, &in, &out);
 	rig_load(&r, f, NULL, IPT2BPF_MODE_TC);
-	pkt_tcp(&p, PEER, 40000, LOCAL, 80, TH_SYN, 1000, 0);
+	ct_tcp(&p, PEER, 40000, LOCAL, 80, TH_SYN, 1000, 0);
 	assert_int_equal(run_tc(&r, IPT2BPF_P_INGRESS, &p, d0, d0), TC_ACT_OK);
 	COUNTED(&r, "tc SYN", in, I_NEW, I_TUPLE, I_SETMARK, I_RESTORE, I_POLICY);
-	pkt_tcp(&p, LOCAL, 80, PEER, 40000, TH_SYN | TH_ACK, 5000, 1001);
+	ct_tcp(&p, LOCAL, 80, PEER, 40000, TH_SYN | TH_ACK, 5000, 1001);
 	assert_int_equal(run_tc(&r, IPT2BPF_P_EGRESS, &p, d0, 0), TC_ACT_OK);
 	COUNTED(&r, "tc SYN/ACK", out, O_EST, O_REPLY, O_CONNMARK, O_NOTMARK7, O_SAVE, O_POLICY);
-	pkt_tcp(&p, PEER, 40000, LOCAL, 80, TH_ACK, 1001, 5001);
+	ct_tcp(&p, PEER, 40000, LOCAL, 80, TH_ACK, 1001, 5001);
 	assert_int_equal(run_tc(&r, IPT2BPF_P_INGRESS, &p, d0, d0), TC_ACT_OK);
 	COUNTED(&r, "tc ACK", in, I_EST, I_EST_ORIG, I_ASSURED, I_SEEN_REPLY, I_TUPLE, I_CONNMARK,
 		I_RESTORE, I_POLICY);
@@ -947,17 +869,17 @@ static void test_live_programs(void **state)
 
 	fx = filter_table(PEER, LOCAL, true, &in, &out);
 	rig_load(&r, fx, NULL, IPT2BPF_MODE_XDP);
-	pkt_udp(&p, PEER, 5353, LOCAL, 53);
+	ct_udp(&p, PEER, 5353, LOCAL, 53);
 	assert_int_equal(run_xdp(&r, &p, d0), XDP_PASS);
 	COUNTED(&r, "xdp UDP request", in, I_NEW, I_SETMARK, I_POLICY - 1);
-	pkt_udp(&p, LOCAL, 53, PEER, 5353);
+	ct_udp(&p, LOCAL, 53, PEER, 5353);
 	assert_int_equal(run_tc(&r, IPT2BPF_P_EGRESS, &p, d0, 0), TC_ACT_OK);
 	COUNTED(&r, "xdp UDP reply", out, O_EST, O_REPLY, O_CONNMARK, O_NOTMARK7, O_POLICY - 1);
-	pkt_udp(&p, PEER, 5353, LOCAL, 53);
+	ct_udp(&p, PEER, 5353, LOCAL, 53);
 	assert_int_equal(run_xdp(&r, &p, d0), XDP_PASS);
 	COUNTED(&r, "xdp UDP request 2", in, I_EST, I_EST_ORIG, I_SEEN_REPLY, I_CONNMARK,
 		I_POLICY - 1);
-	pkt_tcp(&p, PEER, 40001, LOCAL, 81, TH_SYN, 1, 0);
+	ct_tcp(&p, PEER, 40001, LOCAL, 81, TH_SYN, 1, 0);
 	assert_int_equal(run_xdp(&r, &p, d0), XDP_DROP);
 	COUNTED(&r, "xdp SYN to 81", in, I_NEW, I_DROP81);
 	rig_free(&r);
@@ -965,16 +887,7 @@ static void test_live_programs(void **state)
 	ipt2bpf_table_free(fx);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tc),
-		cmocka_unit_test(test_xdp_load),
-		cmocka_unit_test(test_connlimit),
-		cmocka_unit_test(test_acct),
-		/* last: it moves the process into a network namespace of its own */
-		cmocka_unit_test(test_live_programs),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RIG_MAIN(cmocka_unit_test(test_tc), cmocka_unit_test(test_xdp_load),
+	 cmocka_unit_test(test_connlimit), cmocka_unit_test(test_acct),
+	 /* last: it moves the process into a network namespace of its own */
+	 cmocka_unit_test(test_live_programs))

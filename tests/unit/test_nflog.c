@@ -38,6 +38,7 @@
 #include "translator/validate.h"
 #include "umh/rt_log.h"
 #include "blob.h"
+#include "rig.h"
 
 #define IN  NF_INET_LOCAL_IN
 #define FWD NF_INET_FORWARD
@@ -45,47 +46,18 @@
 
 /* ------------------------------------------------------------ packets */
 
-struct pkt {
-	uint8_t b[2048];
-	size_t len;
-};
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint16_t ip_csum(const uint8_t *p, size_t len)
-{
-	uint32_t s = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
-
-/* Ethernet, then IPv4 src -> dst (ID 0x1234) and l4 as given (no transport checksum). */
+/* Ethernet (02:00:00:00:00:01 to ...:02), IPv4 src -> dst (ID 0x1234), then l4 as given. */
 static void pkt_ip(struct pkt *p, const char *src, const char *dst, uint8_t proto,
 		   const uint8_t *l4, size_t l4len, uint16_t frag)
 {
-	uint8_t *ip = p->b + ETH_HLEN;
+	const struct ipspec s = {.src = src,
+				 .dst = dst,
+				 .proto = proto,
+				 .id = 0x1234,
+				 .frag = frag,
+				 .macs = (const uint8_t *)"\x02\0\0\0\0\x02\x02\0\0\0\0\x01"};
 
-	memset(p, 0, sizeof(*p));
-	memcpy(p->b, "\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00", ETH_HLEN);
-	ip[0] = 0x45;
-	put16(ip + 2, (uint16_t)(20 + l4len));
-	put16(ip + 4, 0x1234);
-	put16(ip + 6, frag);
-	ip[8] = 64;
-	ip[9] = proto;
-	inet_pton(AF_INET, src, ip + 12);
-	inet_pton(AF_INET, dst, ip + 16);
-	put16(ip + 10, ip_csum(ip, 20));
-	memcpy(ip + 20, l4, l4len);
-	p->len = ETH_HLEN + 20 + l4len;
+	pkt_build(p, &s, l4, l4len);
 }
 
 static void pkt_ports(struct pkt *p, const char *src, const char *dst, uint8_t proto,
@@ -262,22 +234,6 @@ static uint32_t ref_hmark(const struct xt_hmark_info *i, const uint8_t *ip, size
 
 /* ------------------------------------------------------------ programs */
 
-static bool have_root(void)
-{
-	if (geteuid() == 0)
-		return true;
-	print_message("test_nflog: not root, BPF tests skipped\n");
-	return false;
-}
-
-/* A rule without a target, as iptables writes it: a jump to the next entry. */
-static void fallthrough(struct blob *b)
-{
-	unsigned int idx = blob_std(b, 0);
-
-	((struct xt_standard_target *)blob_target(b, idx))->verdict = (int)b->len;
-}
-
 static struct xt_hmark_info hm = {
 	.src_mask.ip = 0xffffffff,
 	.dst_mask.ip = 0x00ffffff, /* network order: 255.255.255.0 on little endian */
@@ -309,10 +265,10 @@ static struct ipt_replace *rules(size_t *len)
 	blob_end(&b, "AUDIT", 0, &au, sizeof(au));
 	blob_entry(&b, NULL);
 	blob_match(&b, "cpu", 0, &c0, sizeof(c0));
-	fallthrough(&b);
+	rig_fallthrough(&b);
 	blob_entry(&b, NULL);
 	blob_match(&b, "cpu", 0, &n1, sizeof(n1));
-	fallthrough(&b);
+	rig_fallthrough(&b);
 	blob_entry(&b, NULL);
 	blob_end(&b, "HMARK", 0, &hm, sizeof(hm));
 	blob_policy(&b, IN, VERDICT_ACCEPT);
@@ -328,14 +284,6 @@ static struct ipt_replace *rules(size_t *len)
 	blob_policy(&b, OUT, VERDICT_ACCEPT);
 	blob_error(&b, "ERROR");
 	return blob_finish(&b, len);
-}
-
-static int decode(struct ipt_replace *r, size_t len, struct ipt2bpf_table **t,
-		  struct ipt2bpf_diag *d)
-{
-	int err = ipt2bpf_validate(r, len, d);
-
-	return err ? err : ipt2bpf_table_decode(r, len, t, d);
 }
 
 struct rig {
@@ -366,12 +314,8 @@ static int rig_run(struct rig *r, int hook, const struct pkt *p)
 		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .ctx_out = &ctx_out,
 		    .ctx_size_out = sizeof(ctx_out), .repeat = 1);
-	int fd = -1;
+	int fd = rig_prog_fd(r->ps, &r->l, IPT2BPF_P_TRACE, hook);
 
-	for (unsigned int i = 0; i < r->ps->n_progs; i++)
-		if (r->ps->progs[i].role == IPT2BPF_P_TRACE && r->ps->progs[i].hook == hook)
-			fd = r->l.prog_fds[i];
-	assert_true(fd >= 0);
 	assert_int_equal(bpf_prog_test_run_opts(fd, &o), 0);
 	r->mark = ctx_out.mark;
 	r->n_lines = 0;
@@ -411,7 +355,7 @@ static void programs(void **state)
 	if (!have_root())
 		return;
 	r.repl = rules(&len);
-	if (decode(r.repl, len, &r.t, &d))
+	if (rig_decode(r.repl, len, &r.t, &d))
 		fail_msg("decode: %s", d.msg);
 	if (ipt2bpf_gen((const struct ipt2bpf_table *const *)&r.t, 1, &o, &r.ps, &d))
 		fail_msg("gen: %s", d.msg);
@@ -473,7 +417,7 @@ static void programs(void **state)
 		pkt_ports(&p, "10.0.0.1", "10.0.0.2", IPPROTO_UDP, 7, 9);
 		put16(p.b + ETH_HLEN + 6, 0x2000);
 		put16(p.b + ETH_HLEN + 10, 0);
-		put16(p.b + ETH_HLEN + 10, ip_csum(p.b + ETH_HLEN, 20));
+		put16(p.b + ETH_HLEN + 10, pkt_csum(p.b + ETH_HLEN, 20));
 		rig_run(&r, FWD, &p);
 		assert_int_equal(r.mark, ref_hmark(&hm, p.b + ETH_HLEN, p.len - ETH_HLEN));
 		/* ICMP: addresses and protocol only. */
@@ -497,37 +441,10 @@ static int one(const char *mname, const void *mdata, size_t mlen, const char *na
 	       const void *data, size_t len, enum ipt2bpf_mode mode, char *msg, size_t msglen)
 {
 	struct ipt2bpf_gen_opts o = {.mode = mode};
-	struct ipt2bpf_progset *ps = NULL;
-	struct ipt2bpf_table *t = NULL;
-	struct ipt2bpf_diag d = {0};
-	struct ipt_replace *repl;
-	struct blob b;
 	size_t rlen;
-	int err;
+	struct ipt_replace *repl = rig_one_rule(IN, mname, 0, mdata, mlen, name, data, len, &rlen);
 
-	blob_init(&b, "filter", FILTER_HOOKS);
-	blob_hook(&b, IN);
-	blob_entry(&b, NULL);
-	if (mname)
-		blob_match(&b, mname, 0, mdata, mlen);
-	if (name)
-		blob_end(&b, name, 0, data, len);
-	else
-		fallthrough(&b);
-	blob_policy(&b, IN, VERDICT_ACCEPT);
-	blob_policy(&b, FWD, VERDICT_ACCEPT);
-	blob_policy(&b, OUT, VERDICT_ACCEPT);
-	blob_error(&b, "ERROR");
-	repl = blob_finish(&b, &rlen);
-	err = decode(repl, rlen, &t, &d);
-	if (!err) {
-		err = ipt2bpf_gen((const struct ipt2bpf_table *const *)&t, 1, &o, &ps, &d);
-		ipt2bpf_progset_free(ps);
-	}
-	snprintf(msg, msglen, "%s", d.msg);
-	ipt2bpf_table_free(t);
-	free(repl);
-	return err;
+	return rig_compile(repl, rlen, &o, false, msg, msglen);
 }
 
 static void refusals(void **state)
@@ -588,13 +505,4 @@ static void refusals(void **state)
 		0);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(format_lines),
-		cmocka_unit_test(programs),
-		cmocka_unit_test(refusals),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RIG_MAIN(cmocka_unit_test(format_lines), cmocka_unit_test(programs), cmocka_unit_test(refusals))

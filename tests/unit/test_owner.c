@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <bpf/btf.h>
 #include <linux/netfilter/xt_owner.h>
 #include <cmocka.h>
@@ -24,6 +25,7 @@
 #include "translator/ir.h"
 #include "translator/validate.h"
 #include "blob.h"
+#include "rig.h"
 
 #define IN  NF_INET_LOCAL_IN
 #define FWD NF_INET_FORWARD
@@ -76,57 +78,17 @@ static void btf_lookups(void **state)
 	btf__free(btf);
 }
 
-/* A rule without a target, as iptables writes it: a jump to the next entry. */
-static void fallthrough(struct blob *b)
-{
-	unsigned int idx = blob_std(b, 0);
-
-	((struct xt_standard_target *)blob_target(b, idx))->verdict = (int)b->len;
-}
-
 /* One rule in chain hook with the owner payload i: compile, the message in msg. */
 static int one(unsigned int hook, const struct xt_owner_match_info *i, bool object, char *msg,
 	       size_t msglen)
 {
 	struct ipt2bpf_gen_opts o = {.mode = IPT2BPF_MODE_TC, .trace = true, .object = object};
-	struct ipt2bpf_progset *ps = NULL;
-	struct ipt2bpf_table *t = NULL;
-	struct ipt2bpf_loaded l = {0};
-	struct ipt2bpf_diag d = {0};
-	struct ipt_replace *repl;
-	struct blob b;
 	size_t rlen;
-	int err;
+	struct ipt_replace *repl =
+		rig_one_rule(hook, "owner", 1, i, sizeof(*i), NULL, NULL, 0, &rlen);
 
-	blob_init(&b, "filter", FILTER_HOOKS);
-	for (unsigned int h = IN; h <= OUT; h++) {
-		if (h != IN && h != FWD && h != OUT)
-			continue;
-		blob_hook(&b, h);
-		if (h == hook) {
-			blob_entry(&b, NULL);
-			blob_match(&b, "owner", 1, i, sizeof(*i));
-			fallthrough(&b);
-		}
-		blob_policy(&b, h, VERDICT_ACCEPT);
-	}
-	blob_error(&b, "ERROR");
-	repl = blob_finish(&b, &rlen);
-	err = ipt2bpf_validate(repl, rlen, &d);
-	if (!err)
-		err = ipt2bpf_table_decode(repl, rlen, &t, &d);
-	if (!err)
-		err = ipt2bpf_gen((const struct ipt2bpf_table *const *)&t, 1, &o, &ps, &d);
-	if (!err && geteuid() == 0) {
-		/* The verifier must take every program (owner: the egress and trace ones). */
-		err = ipt2bpf_progset_load(ps, &l, &d);
-		ipt2bpf_loaded_close(&l);
-	}
-	snprintf(msg, msglen, "%s", d.msg);
-	ipt2bpf_progset_free(ps);
-	ipt2bpf_table_free(t);
-	free(repl);
-	return err;
+	/* The verifier must take every program (owner: the egress and trace ones). */
+	return rig_compile(repl, rlen, &o, geteuid() == 0, msg, msglen);
 }
 
 static void refusals(void **state)
@@ -187,13 +149,4 @@ static void programs(void **state)
 	}
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(btf_lookups),
-		cmocka_unit_test(refusals),
-		cmocka_unit_test(programs),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+RIG_MAIN(cmocka_unit_test(btf_lookups), cmocka_unit_test(refusals), cmocka_unit_test(programs))
