@@ -41,11 +41,13 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(O)/tests/%)
 
 # Debian 12 packages: build and run dependencies, then what the tests and the
 # demo use (clang/libclang-rt: fuzzers and BPF C; socat/ping: demo traffic;
-# jq: demo counters; shellcheck/groff: lint step of check.sh).
+# jq: demo counters; shellcheck/groff: lint step of check.sh; procps: sysctl in the
+# test namespaces; util-linux: setpriv/nsenter).
 DEPS_BUILD := gcc make clang pkg-config libbpf-dev libelf-dev zlib1g-dev libiptc-dev \
 	      libxtables-dev libmnl-dev iptables bpftool iproute2 libcmocka-dev
 DEPS_TEST  := clang llvm libclang-rt-14-dev python3 tcpdump kmod strace xxd socat iputils-ping jq \
-	      shellcheck groff-base man-db qemu-system-x86 busybox-static cpio xz-utils
+	      shellcheck groff-base man-db qemu-system-x86 busybox-static cpio xz-utils procps \
+	      util-linux
 DEPS_STAMP := $(O)/.deps-ok
 
 all: $(O)/ipt2bpf $(O)/libipt2bpf-shim.so $(O)/ipt2bpf-umh
@@ -93,7 +95,7 @@ $(O)/%.o: %.c
 # The connection tracker (codegen/ct_bpf.c) is BPF C: built by clang for skb
 # and xdp programs, embedded by codegen/ct_blob.S, spliced in by codegen/ct.c.
 BPF_CC	   ?= clang
-BPF_CFLAGS := -target bpf -O2 -Wall -Werror -MMD -MP -I. -I/usr/include/$(shell $(CC) -dumpmachine)
+BPF_CFLAGS := -target bpf -O2 -Wall -Werror -MMD -MP -I. -I/usr/include/$(shell $(CC) -dumpmachine 2>/dev/null)
 $(O)/codegen/ct_tc.bpf.o: codegen/ct_bpf.c
 	@mkdir -p $(@D)
 	$(BPF_CC) $(BPF_CFLAGS) -c -o $@ $<

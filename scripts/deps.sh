@@ -23,8 +23,12 @@ installed() {
 	[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" = "ii " ]
 }
 
+# The lists overlap (clang is both a build and a test dependency): each name once.
 missing=()
+declare -A seen=()
 for pkg in "$@"; do
+	[ -n "${seen[$pkg]:-}" ] && continue
+	seen[$pkg]=1
 	installed "$pkg" || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -45,6 +45,11 @@ done
 [ -x "$getentries" ] || { echo "missing $getentries (make O=... tools)"; exit 2; }
 
 h_workdir ipt2bpf-compare
+# nobody runs the shim and getentries: copies in $work stay reachable when the
+# build directory is not (a clone under /root, mode 0700).
+cp "$shim" "$getentries" "$work/" || exit 2
+shim=$work/libipt2bpf-shim.so
+getentries=$work/getentries
 ns=ipt2bpf-cmp-$$
 
 fresh_ns() {

@@ -603,11 +603,15 @@ sec_faults() {
 
 	# Unprivileged: as nobody, and as root without CAP_NET_ADMIN: what the kernel's iptables says.
 	local who
+	# nobody runs the wrapper and the shim: copies in $TMP stay reachable when the
+	# tree is not (a clone under /root, mode 0700).
+	cp "$IPB" "$IPT2BPF_SHIM" "$TMP/" || bad "faults: copying the wrapper and the shim"
 	for who in "--reuid=65534 --regid=65534 --clear-groups --inh-caps=-all" \
 		"--inh-caps=-net_admin --bounding-set=-net_admin"; do
 		for c in "-A INPUT -j ACCEPT" "-A INPUT -p tcp --dport 22 -j ACCEPT" "-L -n"; do
 			# shellcheck disable=SC2086
-			out=$(ip netns exec "$ns" setpriv $who "$IPB" $c 2>&1)
+			out=$(ip netns exec "$ns" setpriv $who env IPT2BPF_SHIM="$TMP/libipt2bpf-shim.so" \
+				"$TMP/iptables-bpf" $c 2>&1)
 			cc=$?
 			# shellcheck disable=SC2086
 			kout=$(ip netns exec "$ns" setpriv $who iptables-legacy $c 2>&1)

@@ -138,7 +138,8 @@ EOF
 		bad "log ($mode): lines differ from the kernel's"
 	fi
 	# --follow across a replacement: a line logged after a new load is still read.
-	inf "$IPT2BPF" log --follow --raw >"$work/follow.out" 2>&1 &
+	# not through inf(): $! must be the process itself, or kill leaves it running.
+	ip netns exec "$F" "$IPT2BPF" log --follow --raw >"$work/follow.out" 2>&1 &
 	local fpid=$!
 	sleep 0.3
 	inf ping -c 1 -W 1 10.200.1.2 >/dev/null
@@ -196,7 +197,8 @@ EOF
 		return
 	fi
 	t0=$(date +%s%N)
-	inf python3 "$here/nflog.py" listen "$work/nflog.kernel" 5 6 7 9 >"$work/listen.out" 2>&1 &
+	ip netns exec "$F" python3 "$here/nflog.py" listen "$work/nflog.kernel" 5 6 7 9 \
+		>"$work/listen.out" 2>&1 &
 	lpid=$!
 	for _ in $(seq 50); do
 		grep -q ready "$work/listen.out" 2>/dev/null && break
