@@ -123,13 +123,14 @@ step_ct() { run_script tests/ct/run.sh && run_script tests/ct/live.sh; }
 # The conntrack scripts replay flows in real time, which TCG cannot keep up
 # with: the guest runs them only with `make qemu-check` (they time out there).
 # Then the unit tests that load and run programs (conntrack, SECMARK, optimiser,
-# LOG/REJECT, NFLOG; owner, which 6.1 must refuse for want of bpf_rdonly_cast)
+# LOG/REJECT, NFLOG, classic BPF; owner, which 6.1 must refuse for want of
+# bpf_rdonly_cast)
 # on the 6.1 verifier, one boot each.
 step_qemu() {
 	local t rc=0
 	QEMU_TIMEOUT=900 QEMU_HOST_PARTS="verify diff traffic" \
 		QEMU_GUEST_PARTS="verify diff traffic" run_script scripts/qemu-check 6.1 || rc=1
-	for t in test_gen test_ct test_secpolicy test_opt test_logrej test_nflog test_owner; do
+	for t in test_gen test_ct test_secpolicy test_opt test_logrej test_nflog test_owner test_bpf; do
 		echo "--- scripts/qemu-run $O/tests/$t (Debian 6.1)"
 		# qemu-run's own status is QEMU's: the test's is on the console.
 		scripts/qemu-run "$O/tests/$t" >"$O/qemu-$t.log" 2>&1

@@ -35,44 +35,16 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-IPT2BPF=${IPT2BPF:-$root/build/ipt2bpf}
-case $IPT2BPF in /*) ;; *) IPT2BPF=$root/$IPT2BPF ;; esac
+# shellcheck source=SCRIPTDIR/../lib/harness.sh
+. "$here/../lib/harness.sh"
+h_init cgroup
 PY=/usr/bin/python3
 
-pass=0
-fail=0
-ok() {
-	echo "PASS: $*"
-	pass=$((pass + 1))
-}
-bad() {
-	echo "FAIL: $*"
-	fail=$((fail + 1))
-}
-finish() {
-	echo "cgroup: $pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
-	exit
-}
-
-[ "$(id -u)" -eq 0 ] || {
-	bad "needs root"
-	finish
-}
-for t in ip iptables-legacy iptables-legacy-restore nsenter jq "$PY"; do
-	command -v "$t" >/dev/null || {
-		bad "$t not found"
-		finish
-	}
-done
-[ -x "$IPT2BPF" ] || {
-	bad "$IPT2BPF missing (make all)"
-	finish
-}
-modprobe -q iptable_filter 2>/dev/null
-modprobe -q xt_cgroup 2>/dev/null
-grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
+h_need_root
+h_need_tools ip iptables-legacy iptables-legacy-restore nsenter jq "$PY"
+h_need_ipt2bpf
+h_modprobe iptable_filter xt_cgroup
+h_bpffs
 
 # The cgroup v2 hierarchy's root mount (what the kernel resolves --path from).
 CG2=$(awk '{for (i = 1; i <= NF; i++) if ($i == "-") break}
@@ -82,8 +54,7 @@ CG2=$(awk '{for (i = 1; i <= NF; i++) if ($i == "-") break}
 	finish
 }
 
-work=$(mktemp -d /tmp/ipt2bpf-cgroup.XXXXXX)
-chmod 755 "$work"
+h_workdir ipt2bpf-cgroup CGROUP_KEEP
 cp "$here/traffic.py" "$work/traffic.py"
 T=ipt2bpf-test-$$
 CGT=$CG2/$T
@@ -112,13 +83,9 @@ cleanup() {
 	done
 	[ -n "$CLS" ] && [ -d "$CLS" ] && rmdir "$CLS" 2>/dev/null
 	[ -n "$CLS_MNT" ] && umount "$CLS_MNT" 2>/dev/null
-	if [ "${CGROUP_KEEP:-0}" = 1 ]; then
-		echo "work directory kept: $work"
-	else
-		rm -rf "$work"
-	fi
+	return 0
 }
-trap cleanup EXIT
+h_at_exit cleanup
 
 mkdir -p "$CGT/a/b" "$CGT/c" "$CGT/d" || {
 	bad "cannot create cgroups under $CG2"
