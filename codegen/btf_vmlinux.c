@@ -3,11 +3,13 @@
  * Lookups in the running kernel's BTF (see btf_vmlinux.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "btf_vmlinux.h"
+#include "gen_internal.h"
 
 struct btf *gen_btf_vmlinux(void)
 {
@@ -104,4 +106,52 @@ int gen_btf_offset(const struct btf *btf, const char *type, const char *path, ui
 		*size = (uint32_t)sz;
 	}
 	return 0;
+}
+
+int gen_sk_btf_resolve(const struct btf *btf, struct gen_sk_btf *o, char *what, size_t whatlen)
+{
+	struct {
+		const char *type, *path;
+		uint32_t *off;
+	} const f[] = {
+		{"sk_buff", "dev", &o->skb_dev},
+		{"net_device", "nd_net.net", &o->dev_net},
+		{"sock", "__sk_common.skc_state", &o->sk_state},
+		{"sock", "__sk_common.skc_net.net", &o->sk_net},
+	};
+	int err = 0;
+
+	o->kf_cast = gen_btf_id(btf, "bpf_rdonly_cast", BTF_KIND_FUNC);
+	o->t_skb = gen_btf_id(btf, "sk_buff", BTF_KIND_STRUCT);
+	o->t_sock = gen_btf_id(btf, "sock", BTF_KIND_STRUCT);
+	if (o->kf_cast < 0) {
+		snprintf(what, whatlen, "the kfunc bpf_rdonly_cast() (kernel 6.2 or later)");
+		err = -ENOENT;
+	} else if (o->t_skb < 0 || o->t_sock < 0) {
+		snprintf(what, whatlen, "struct sk_buff/sock in its BTF");
+		err = -ENOENT;
+	}
+	for (size_t k = 0; !err && k < sizeof(f) / sizeof(f[0]); k++) {
+		err = gen_btf_offset(btf, f[k].type, f[k].path, f[k].off, NULL);
+		if (err)
+			snprintf(what, whatlen, "struct %s.%s in its BTF", f[k].type, f[k].path);
+		else if (*f[k].off > INT16_MAX)
+			err = -ERANGE;
+	}
+	return err;
+}
+
+void gen_out_sock(struct gen *g, const struct gen_sk_btf *o, int l_nosock)
+{
+	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_9));
+	E(BPF_MOV64_IMM(BPF_REG_2, o->t_skb));
+	E(BPF_CALL_KFUNC(o->kf_cast));
+	E(BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_0, (int16_t)o->skb_dev));
+	E(BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_1, (int16_t)o->dev_net));
+	E(BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_TMP));
+	E(BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_9, offsetof(struct __sk_buff, sk)));
+	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_nosock);
+	E(BPF_MOV64_IMM(BPF_REG_2, o->t_sock));
+	E(BPF_CALL_KFUNC(o->kf_cast));
+	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_0, (int16_t)o->sk_state));
 }

@@ -62,8 +62,6 @@
 #define CG_TCP_NEW_SYN_RECV  12
 #define CG_INIT_CGROUPNS_INO 0xEFFFFFFBU /* PROC_CGROUP_INIT_INO */
 
-#define BPF_CALL_KFUNC(ID) BPF_RAW_INSN(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, ID)
-
 /* One use, decoded from any revision. */
 struct cg_rule {
 	bool has_path, has_classid, inv;
@@ -74,9 +72,8 @@ struct cg_rule {
 
 /* What the code needs from the running kernel's BTF. */
 struct cg_btf {
-	int kf_cast, t_skb, t_sock;
-	uint32_t skb_dev, dev_net, sk_state, sk_net;
-	int sk_classid; /* -1: no sock_cgroup_data.classid (no CONFIG_CGROUP_NET_CLASSID) */
+	struct gen_sk_btf sk; /* the packet's socket */
+	int sk_classid;	      /* -1: no sock_cgroup_data.classid (no CONFIG_CGROUP_NET_CLASSID) */
 };
 
 static void cg_decode(const void *data, uint8_t revision, struct cg_rule *r)
@@ -298,40 +295,15 @@ out:
 
 static int cg_btf_resolve(struct cg_btf *o, char *what, size_t whatlen)
 {
-	struct {
-		const char *type, *path;
-		uint32_t *off;
-	} const f[] = {
-		{"sk_buff", "dev", &o->skb_dev},
-		{"net_device", "nd_net.net", &o->dev_net},
-		{"sock", "__sk_common.skc_state", &o->sk_state},
-		{"sock", "__sk_common.skc_net.net", &o->sk_net},
-	};
 	struct btf *btf = gen_btf_vmlinux();
 	uint32_t off;
-	int err = 0;
+	int err;
 
 	if (!btf) {
 		snprintf(what, whatlen, "the kernel's BTF (/sys/kernel/btf/vmlinux)");
 		return -ENOENT;
 	}
-	o->kf_cast = gen_btf_id(btf, "bpf_rdonly_cast", BTF_KIND_FUNC);
-	o->t_skb = gen_btf_id(btf, "sk_buff", BTF_KIND_STRUCT);
-	o->t_sock = gen_btf_id(btf, "sock", BTF_KIND_STRUCT);
-	if (o->kf_cast < 0) {
-		snprintf(what, whatlen, "the kfunc bpf_rdonly_cast() (kernel 6.2 or later)");
-		err = -ENOENT;
-	} else if (o->t_skb < 0 || o->t_sock < 0) {
-		snprintf(what, whatlen, "struct sk_buff/sock in its BTF");
-		err = -ENOENT;
-	}
-	for (size_t k = 0; !err && k < sizeof(f) / sizeof(f[0]); k++) {
-		err = gen_btf_offset(btf, f[k].type, f[k].path, f[k].off, NULL);
-		if (err)
-			snprintf(what, whatlen, "struct %s.%s in its BTF", f[k].type, f[k].path);
-		else if (*f[k].off > INT16_MAX)
-			err = -ERANGE;
-	}
+	err = gen_sk_btf_resolve(btf, &o->sk, what, whatlen);
 	o->sk_classid = -1;
 	if (!err && !gen_btf_offset(btf, "sock", "sk_cgrp_data.classid", &off, NULL) &&
 	    off <= INT16_MAX)
@@ -398,22 +370,11 @@ static int cgroup_eval(struct gen *g, const void *data, uint8_t revision, int l_
 		id = cp->res[k].id;
 		level = cp->res[k].level;
 	}
-	/* xt_net(): the net of the device the packet leaves by. */
-	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_9));
-	E(BPF_MOV64_IMM(BPF_REG_2, o->t_skb));
-	E(BPF_CALL_KFUNC(o->kf_cast));
-	E(BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_0, (int16_t)o->skb_dev));
-	E(BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_1, (int16_t)o->dev_net));
-	E(BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_TMP));
 	/* skb->sk, a full socket (not skb_to_full_sk(): a request socket fails), same net */
-	E(BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_9, offsetof(struct __sk_buff, sk)));
-	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_no);
-	E(BPF_MOV64_IMM(BPF_REG_2, o->t_sock));
-	E(BPF_CALL_KFUNC(o->kf_cast));
-	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_0, (int16_t)o->sk_state));
+	gen_out_sock(g, &o->sk, l_no);
 	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, CG_TCP_TIME_WAIT, 0), l_no);
 	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, CG_TCP_NEW_SYN_RECV, 0), l_no);
-	E(BPF_LDX_MEM(BPF_DW, BPF_REG_3, BPF_REG_0, (int16_t)o->sk_net));
+	E(BPF_LDX_MEM(BPF_DW, BPF_REG_3, BPF_REG_0, (int16_t)o->sk.sk_net));
 	E(BPF_LDX_MEM(BPF_DW, BPF_REG_4, BPF_REG_10, FP_TMP));
 	EJ(BPF_JMP_REG(BPF_JNE, BPF_REG_3, BPF_REG_4, 0), l_no);
 	if (r.has_path) {

@@ -50,14 +50,11 @@
 #define ST_GI	 GEN_LOOP_USER	     /* u64: struct group_info * */
 #define ST_FOUND (GEN_LOOP_USER + 8) /* u32: a group in range was seen */
 
-#define BPF_CALL_KFUNC(ID) BPF_RAW_INSN(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, ID)
-
 /* What the code needs from the running kernel's BTF. */
 struct owner_btf {
-	int kf_cast;					    /* bpf_rdonly_cast */
-	int t_skb, t_sock, t_req, t_gi;			    /* struct ids */
-	uint32_t skb_dev, dev_net;			    /* sk_buff.dev, net_device.nd_net.net */
-	uint32_t sk_state, sk_net, sk_socket, rsk_listener; /* sock, request_sock */
+	struct gen_sk_btf sk;		  /* the packet's socket */
+	int t_req, t_gi;		  /* struct ids */
+	uint32_t sk_socket, rsk_listener; /* sock, request_sock */
 	uint32_t sock_file, file_cred, cred_uid, cred_gid, cred_gi;
 	uint32_t gi_n, gi_gid;
 };
@@ -120,10 +117,6 @@ static int owner_btf_resolve(struct owner_btf *o, char *what, size_t whatlen)
 		const char *type, *path;
 		uint32_t *off;
 	} const f[] = {
-		{"sk_buff", "dev", &o->skb_dev},
-		{"net_device", "nd_net.net", &o->dev_net},
-		{"sock", "__sk_common.skc_state", &o->sk_state},
-		{"sock", "__sk_common.skc_net.net", &o->sk_net},
 		{"sock", "sk_socket", &o->sk_socket},
 		{"request_sock", "__req_common.skc_listener", &o->rsk_listener},
 		{"socket", "file", &o->sock_file},
@@ -135,22 +128,17 @@ static int owner_btf_resolve(struct owner_btf *o, char *what, size_t whatlen)
 		{"group_info", "gid", &o->gi_gid},
 	};
 	struct btf *btf = gen_btf_vmlinux();
-	int err = 0;
+	int err;
 
 	if (!btf) {
 		snprintf(what, whatlen, "the kernel's BTF (/sys/kernel/btf/vmlinux)");
 		return -ENOENT;
 	}
-	o->kf_cast = gen_btf_id(btf, "bpf_rdonly_cast", BTF_KIND_FUNC);
-	o->t_skb = gen_btf_id(btf, "sk_buff", BTF_KIND_STRUCT);
-	o->t_sock = gen_btf_id(btf, "sock", BTF_KIND_STRUCT);
+	err = gen_sk_btf_resolve(btf, &o->sk, what, whatlen);
 	o->t_req = gen_btf_id(btf, "request_sock", BTF_KIND_STRUCT);
 	o->t_gi = gen_btf_id(btf, "group_info", BTF_KIND_STRUCT);
-	if (o->kf_cast < 0) {
-		snprintf(what, whatlen, "the kfunc bpf_rdonly_cast() (kernel 6.2 or later)");
-		err = -ENOENT;
-	} else if (o->t_skb < 0 || o->t_sock < 0 || o->t_req < 0 || o->t_gi < 0) {
-		snprintf(what, whatlen, "struct sk_buff/sock/request_sock/group_info in its BTF");
+	if (!err && (o->t_req < 0 || o->t_gi < 0)) {
+		snprintf(what, whatlen, "struct request_sock/group_info in its BTF");
 		err = -ENOENT;
 	}
 	for (size_t k = 0; !err && k < sizeof(f) / sizeof(f[0]); k++) {
@@ -210,7 +198,7 @@ static int owner_groups_cb(struct gen *g, const void *arg)
 	E(BPF_ALU64_IMM(BPF_LSH, BPF_REG_1, 2));
 	E(BPF_ALU64_REG(BPF_ADD, BPF_REG_1, BPF_REG_3));
 	E(BPF_MOV64_IMM(BPF_REG_2, o->t_gi));
-	E(BPF_CALL_KFUNC(o->kf_cast));
+	E(BPF_CALL_KFUNC(o->sk.kf_cast));
 	E(BPF_LDX_MEM(BPF_W, BPF_REG_1, BPF_REG_0, (int16_t)o->gi_gid));
 	EJ(BPF_JMP32_IMM(BPF_JLT, BPF_REG_1, (int32_t)i->gid_min, 0), l_next);
 	EJ(BPF_JMP32_IMM(BPF_JGT, BPF_REG_1, (int32_t)i->gid_max, 0), l_next);
@@ -248,36 +236,25 @@ static int owner_eval(struct gen *g, const void *data, uint8_t revision, int l_n
 	(void)revision, (void)l_drop;
 	if (!o)
 		return -EINVAL;
-	/* xt_net(): the net of the device the packet leaves by. */
-	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_9));
-	E(BPF_MOV64_IMM(BPF_REG_2, o->t_skb));
-	E(BPF_CALL_KFUNC(o->kf_cast));
-	E(BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_0, (int16_t)o->skb_dev));
-	E(BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_1, (int16_t)o->dev_net));
-	E(BPF_STX_MEM(BPF_DW, BPF_REG_10, BPF_REG_1, FP_TMP));
+	gen_out_sock(g, &o->sk, l_nosock);
 	/* skb_to_full_sk() */
-	E(BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_9, offsetof(struct __sk_buff, sk)));
-	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0), l_nosock);
-	E(BPF_MOV64_IMM(BPF_REG_2, o->t_sock));
-	E(BPF_CALL_KFUNC(o->kf_cast));
-	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_0, (int16_t)o->sk_state));
 	EJ(BPF_JMP_IMM(BPF_JNE, BPF_REG_1, OWNER_TCP_NEW_SYN_RECV, 0), l_full);
 	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_0));
 	E(BPF_MOV64_IMM(BPF_REG_2, o->t_req));
-	E(BPF_CALL_KFUNC(o->kf_cast));
+	E(BPF_CALL_KFUNC(o->sk.kf_cast));
 	E(BPF_LDX_MEM(BPF_DW, BPF_REG_0, BPF_REG_0, (int16_t)o->rsk_listener));
 	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_0, 0, 0), l_nosock);
 	/* a union member the verifier reads as skc_flags: cast it again */
 	E(BPF_MOV64_REG(BPF_REG_1, BPF_REG_0));
-	E(BPF_MOV64_IMM(BPF_REG_2, o->t_sock));
-	E(BPF_CALL_KFUNC(o->kf_cast));
-	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_0, (int16_t)o->sk_state));
+	E(BPF_MOV64_IMM(BPF_REG_2, o->sk.t_sock));
+	E(BPF_CALL_KFUNC(o->sk.kf_cast));
+	E(BPF_LDX_MEM(BPF_B, BPF_REG_1, BPF_REG_0, (int16_t)o->sk.sk_state));
 	BIND(l_full);
 	/* Kernels that attach TIME_WAIT sockets to their acks (6.13) see no socket there. */
 	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_1, OWNER_TCP_TIME_WAIT, 0), l_nosock);
 	E(BPF_LDX_MEM(BPF_DW, BPF_REG_2, BPF_REG_0, (int16_t)o->sk_socket));
 	EJ(BPF_JMP_IMM(BPF_JEQ, BPF_REG_2, 0, 0), l_nosock);
-	E(BPF_LDX_MEM(BPF_DW, BPF_REG_3, BPF_REG_0, (int16_t)o->sk_net));
+	E(BPF_LDX_MEM(BPF_DW, BPF_REG_3, BPF_REG_0, (int16_t)o->sk.sk_net));
 	E(BPF_LDX_MEM(BPF_DW, BPF_REG_4, BPF_REG_10, FP_TMP));
 	EJ(BPF_JMP_REG(BPF_JNE, BPF_REG_3, BPF_REG_4, 0), l_nosock);
 	/* A socket: "! --socket-exists" fails whatever else the rule says. */
